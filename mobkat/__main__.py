@@ -1,0 +1,3 @@
+from mobkat.cli.main import main
+
+raise SystemExit(main())

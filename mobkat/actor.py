@@ -1,0 +1,229 @@
+"""SessionActor: the pykka actor that owns one Session and at most one LiveChannel.
+
+Every operation on a session goes through its actor. Slow work (model turns, provider I/O) runs
+on the services' I/O loop; the actor hands it there and never blocks on another actor.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pykka
+
+from mobkat.errors import (
+    ChannelAlreadyBoundError,
+    ChannelNotFoundError,
+    ModelNotRealtimeError,
+    SessionIdleError,
+)
+from mobkat.history import BlockAssistantRow, HistoryRow, Usage, row_text
+from mobkat.live.channel import LiveChannel, ReconnectPolicy
+from mobkat.live.inputs import parse_chunk
+from mobkat.live.wire import ChannelStatus, InputChunk, LiveOpenResult, Observation, TurningMode
+from mobkat.runtime import AsyncRuntime
+from mobkat.session.events import EventSink, ignore_event
+from mobkat.session.session import Session, TurnResult
+
+T = TypeVar("T")
+ASK_TIMEOUT = 30.0
+LIVE_OP_TIMEOUT = 20.0
+
+
+class SessionActor(pykka.ThreadingActor):
+    """Owns one session and its (at most one) live channel; closed channels stay readable."""
+
+    def __init__(self, session: Session, *, reconnect: ReconnectPolicy | None = None,
+                 truncate_grace_s: float = 0.3, tool_timeout_s: float = 30.0) -> None:
+        super().__init__()
+        self.session = session
+        self.channel: LiveChannel | None = None
+        self.closed_channels: dict[str, LiveChannel] = {}
+        self._reconnect = reconnect
+        self._truncate_grace_s = truncate_grace_s
+        self._tool_timeout_s = tool_timeout_s
+
+    @property
+    def _runtime(self) -> AsyncRuntime:
+        return self.session.services.runtime
+
+    def on_stop(self) -> None:
+        if self.channel is not None:
+            try:
+                self._runtime.run(self.channel.close(), timeout=LIVE_OP_TIMEOUT)
+            except Exception:  # stopping must finish even if the provider is gone
+                pass
+            self._retire_channel()
+
+    # -- turns -------------------------------------------------------------------------------------
+    def start_turn(self, user_input: str | HistoryRow,
+                   on_event: EventSink = ignore_event) -> concurrent.futures.Future[TurnResult]:
+        """Start a turn on the I/O loop; through the live channel when one is open."""
+        self._runtime.start()
+        channel = self._open_channel()
+        if channel is not None:
+            return self._runtime.submit(self._live_turn(channel, user_input))
+        return self._runtime.submit(self.session.run_turn_async(user_input, on_event=on_event))
+
+    async def _live_turn(self, channel: LiveChannel, user_input: str | HistoryRow) -> TurnResult:
+        text = user_input if isinstance(user_input, str) else row_text(user_input)
+        rows = await channel.run_text_turn(text)
+        return _live_result(self.session.id, rows)
+
+    def history(self, offset: int = 0, limit: int | None = None) -> list[HistoryRow]:
+        return self.session.history(offset, limit)
+
+    def session_info(self) -> dict[str, Any]:
+        channel = self._open_channel()
+        return {"session_id": self.session.id, "model": self.session.model, "provider": self.session.provider,
+                "idle": self.session.idle, "message_count": self.session.services.store.message_count(self.session.id),
+                "live_channel_id": channel.channel_id if channel else None}
+
+    def set_instructions(self, instructions: str) -> None:
+        self.session.set_instructions(instructions)
+
+    def set_model(self, model: str, provider: str | None = None) -> None:
+        self.session.set_model(model, provider)
+
+    # -- live channel ------------------------------------------------------------------------------
+    def _open_channel(self) -> LiveChannel | None:
+        if self.channel is not None and self.channel.status.status == "closed":
+            self._retire_channel()
+        return self.channel
+
+    def _retire_channel(self) -> None:
+        if self.channel is not None:
+            self.closed_channels[self.channel.channel_id] = self.channel
+            self.channel = None
+
+    def _channel(self, channel_id: str) -> LiveChannel:
+        channel = self._open_channel()
+        if channel is not None and channel.channel_id == channel_id:
+            return channel
+        closed = self.closed_channels.get(channel_id)
+        if closed is not None:
+            return closed
+        raise ChannelNotFoundError(f"channel {channel_id} not found on session {self.session.id}",
+                                   details={"channel_id": channel_id})
+
+    def live_open(self, turning_mode: TurningMode = "provider_managed", voice: str | None = None,
+                  observer: Callable[[Observation], None] | None = None) -> LiveOpenResult:
+        """Open the session's live channel: realtime model, non-idle session, no channel yet."""
+        session = self.session
+        profile = session.profile
+        if not profile.capabilities.realtime:
+            raise ModelNotRealtimeError(
+                f"model {session.model} (provider {session.provider}) does not support realtime; session "
+                f"{session.id} cannot open a live channel: use a realtime model such as gpt-realtime-2",
+                details={"session_id": session.id, "model": session.model, "provider": session.provider})
+        if session.idle:
+            raise SessionIdleError(
+                f"session {session.id} is idle (it has never run a turn) and cannot host a live channel: "
+                "start a turn or spawn the member first", details={"session_id": session.id})
+        current = self._open_channel()
+        if current is not None:
+            raise ChannelAlreadyBoundError(
+                f"session {session.id} already has an active live channel {current.channel_id}: "
+                "close it with live/close before opening another",
+                details={"session_id": session.id, "channel_id": current.channel_id})
+        self._runtime.start()
+        kwargs: dict[str, Any] = {"turning_mode": turning_mode, "reconnect": self._reconnect,
+                                  "truncate_grace_s": self._truncate_grace_s, "tool_timeout_s": self._tool_timeout_s}
+        if voice:
+            kwargs["voice"] = voice
+        channel = LiveChannel(session, **kwargs)
+        if observer is not None:
+            channel.subscribe(observer)
+        self.channel = channel
+        try:
+            return self._runtime.run(channel.open(), timeout=LIVE_OP_TIMEOUT)
+        except BaseException:
+            self.channel = None
+            self.closed_channels[channel.channel_id] = channel
+            raise
+
+    def live_subscribe(self, channel_id: str, observer: Callable[[Observation], None]) -> None:
+        self._channel(channel_id).subscribe(observer)
+
+    def live_status(self, channel_id: str) -> ChannelStatus:
+        return self._channel(channel_id).status
+
+    def live_channel_id(self) -> str | None:
+        channel = self._open_channel()
+        return channel.channel_id if channel else None
+
+    def live_send_input(self, channel_id: str, chunk: InputChunk | dict[str, Any]) -> None:
+        channel = self._channel(channel_id)
+        parsed = parse_chunk(chunk, f"live channel {channel_id}") if isinstance(chunk, dict) else chunk
+        self._runtime.run(channel.send_input(parsed), timeout=LIVE_OP_TIMEOUT)
+
+    def live_commit_input(self, channel_id: str, modality: str | None = None) -> None:
+        self._runtime.run(self._channel(channel_id).commit_input(modality), timeout=LIVE_OP_TIMEOUT)
+
+    def live_interrupt(self, channel_id: str) -> str | None:
+        return self._runtime.run(self._channel(channel_id).interrupt(), timeout=LIVE_OP_TIMEOUT)
+
+    def live_truncate(self, channel_id: str, item_id: str, content_index: int, audio_played_ms: int) -> str:
+        channel = self._channel(channel_id)
+        return self._runtime.run(channel.truncate(item_id, content_index, audio_played_ms), timeout=LIVE_OP_TIMEOUT)
+
+    def live_refresh(self, channel_id: str) -> None:
+        self._runtime.run(self._channel(channel_id).refresh(), timeout=LIVE_OP_TIMEOUT)
+
+    def live_inject(self, text: str, respond: bool = True) -> bool:
+        """Put text into the open live conversation; False when no channel is open."""
+        channel = self._open_channel()
+        if channel is None or channel.status.status != "ready":
+            return False
+        self._runtime.run(channel.inject_text(text, respond=respond), timeout=LIVE_OP_TIMEOUT)
+        return True
+
+    def live_close(self, channel_id: str) -> ChannelStatus:
+        channel = self._channel(channel_id)
+        status = self._runtime.run(channel.close(), timeout=LIVE_OP_TIMEOUT)
+        if channel is self.channel:
+            self._retire_channel()
+        return status
+
+
+def _live_result(session_id: str, rows: list[HistoryRow]) -> TurnResult:
+    assistant = [r for r in rows if isinstance(r, BlockAssistantRow)]
+    last = assistant[-1] if assistant else None
+    return TurnResult(session_id=session_id, text=last.text if last else "", turns=1, tool_calls=0,
+                      usage=last.usage or Usage() if last else Usage(),
+                      stop_reason=last.stop_reason if last else "end_turn", rows=rows)
+
+
+class SessionHandle:
+    """Thread-safe front of a SessionActor: every call has a deadline."""
+
+    def __init__(self, ref: pykka.ActorRef[SessionActor], *, timeout: float = ASK_TIMEOUT) -> None:
+        self.ref = ref
+        self.timeout = timeout
+        self._proxy = ref.proxy()
+
+    @classmethod
+    def start(cls, session: Session, **kwargs: Any) -> SessionHandle:
+        return cls(SessionActor.start(session, **kwargs))
+
+    def _ask(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        return getattr(self._proxy, name)(*args, **kwargs).get(timeout or self.timeout)
+
+    def run_turn(self, user_input: str | HistoryRow, *, on_event: EventSink = ignore_event,
+                 timeout: float = 300.0) -> TurnResult:
+        future: concurrent.futures.Future[TurnResult] = self._ask("start_turn", user_input, on_event)
+        return future.result(timeout)
+
+    def history(self, offset: int = 0, limit: int | None = None) -> list[HistoryRow]:
+        result: list[HistoryRow] = self._ask("history", offset, limit)
+        return result
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("live_") or name in ("session_info", "set_instructions", "set_model"):
+            return lambda *args, **kwargs: self._ask(name, *args, **kwargs)
+        raise AttributeError(name)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.ref.is_alive():
+            self.ref.stop(timeout=timeout)

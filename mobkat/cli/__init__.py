@@ -1,0 +1,1 @@
+"""The ``mobkat`` command line."""

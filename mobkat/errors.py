@@ -1,0 +1,151 @@
+"""Typed errors. Each carries a JSON-RPC code, a string ``code`` and a message a user can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# JSON-RPC 2.0 standard codes and the Meerkat-compatible application codes.
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+SESSION_NOT_FOUND = -32001
+SESSION_BUSY = -32002
+SESSION_NOT_RUNNING = -32003
+PROVIDER_ERROR = -32010
+CAPABILITY_UNAVAILABLE = -32020
+
+
+class MobkatError(Exception):
+    """Base of every mobkat error: ``code`` is a stable string, ``rpc_code`` the JSON-RPC code."""
+
+    code: str = "internal_error"
+    rpc_code: int = INTERNAL_ERROR
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def to_data(self) -> dict[str, Any]:
+        """The ``error.data`` projection used on the JSON-RPC wire."""
+        return {"code": self.code, "details": self.details}
+
+
+class ConfigError(MobkatError):
+    """A configuration or definition file is invalid; the message names file, line and dotted key."""
+
+    code = "config_invalid"
+    rpc_code = INVALID_PARAMS
+
+    def __init__(self, file: str, line: int | None, key: str, problem: str) -> None:
+        where = f"{file}:{line}" if line is not None else file
+        prefix = f"{where}: {key}: " if key else f"{where}: "
+        super().__init__(prefix + problem, details={"file": file, "line": line, "key": key})
+        self.file = file
+        self.line = line
+        self.key = key
+        self.problem = problem
+
+
+class UnknownModelError(MobkatError):
+    """A model id is not in the catalog and no provider was given to place it."""
+
+    code = "unknown_model"
+    rpc_code = INVALID_PARAMS
+
+
+class ProviderError(MobkatError):
+    """The model provider failed or could not be reached."""
+
+    code = "provider_error"
+    rpc_code = PROVIDER_ERROR
+
+
+class MissingApiKeyError(ProviderError):
+    """The environment variable holding a provider's API key is not set."""
+
+    code = "missing_api_key"
+
+
+class SessionNotFoundError(MobkatError):
+    code = "session_not_found"
+    rpc_code = SESSION_NOT_FOUND
+
+
+class SessionBusyError(MobkatError):
+    code = "session_busy"
+    rpc_code = SESSION_BUSY
+
+
+class StoreError(MobkatError):
+    """The session store could not read or write."""
+
+    code = "store_error"
+
+
+class ToolError(MobkatError):
+    """A registered tool is invalid or failed in a way that is not a tool result."""
+
+    code = "tool_error"
+    rpc_code = INVALID_PARAMS
+
+
+class InvalidInputError(MobkatError):
+    """A request carried an invalid argument."""
+
+    code = "invalid_params"
+    rpc_code = INVALID_PARAMS
+
+
+# -- live channels ------------------------------------------------------------------------------
+class LiveError(MobkatError):
+    """A live-channel request was refused; the message names the session/channel and the remedy."""
+
+    code = "live_error"
+    rpc_code = INVALID_PARAMS
+
+
+class ModelNotRealtimeError(LiveError):
+    code = "model_not_realtime"
+
+
+class SessionIdleError(LiveError):
+    code = "session_idle"
+
+
+class ChannelAlreadyBoundError(LiveError):
+    code = "live_channel_already_bound"
+
+
+class ChannelNotFoundError(LiveError):
+    code = "live_channel_not_found"
+
+
+class LiveInputRejectedError(LiveError):
+    """``send_input``/``refresh`` input rejected; ``details`` carries ``{"kind": <reason>, ...}``."""
+
+    code = "config_rejected"
+
+    def __init__(self, message: str, *, reason: dict[str, Any]) -> None:
+        super().__init__(message, details=reason)
+        self.reason = reason
+
+    def to_data(self) -> dict[str, Any]:
+        return {"code": self.code, "details": self.details,
+                "error_code": {"code": "config_rejected", "reason": self.reason}}
+
+
+class ChannelNotReadyError(LiveError):
+    """The channel exists but cannot take the command in its current state."""
+
+    code = "live_channel_not_ready"
+    rpc_code = INTERNAL_ERROR
+
+
+class LiveProviderError(LiveError):
+    """The provider connection for a live channel failed."""
+
+    code = "live_provider_error"
+    rpc_code = INTERNAL_ERROR

@@ -1,0 +1,1 @@
+"""Live channels: one realtime provider connection per session, committing into its history."""

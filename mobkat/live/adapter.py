@@ -1,0 +1,146 @@
+"""Provider adapter: one OpenAI Realtime connection through the ``openai`` SDK's realtime client."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from mobkat.errors import LiveProviderError
+from mobkat.live.wire import SAMPLE_RATE_HZ, TurningMode
+
+HANDSHAKE_TIMEOUT = 15.0
+DEFAULT_VOICE = "marin"
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Everything ``session.update`` carries; ``refresh`` re-sends a new one without reconnecting."""
+
+    instructions: str
+    tools: list[dict[str, Any]]
+    turning_mode: TurningMode
+    voice: str = DEFAULT_VOICE
+    transcription_model: str | None = None
+    sample_rate_hz: int = SAMPLE_RATE_HZ
+
+    def session_update(self) -> dict[str, Any]:
+        audio_format = {"type": "audio/pcm", "rate": self.sample_rate_hz}
+        audio_in: dict[str, Any] = {"format": audio_format}
+        if self.transcription_model:
+            audio_in["transcription"] = {"model": self.transcription_model, "language": "en"}
+        audio_in["turn_detection"] = (
+            {"type": "server_vad", "create_response": True, "interrupt_response": True}
+            if self.turning_mode == "provider_managed" else None
+        )
+        session: dict[str, Any] = {
+            "type": "realtime",
+            "output_modalities": ["audio"],
+            "audio": {"input": audio_in, "output": {"format": audio_format, "voice": self.voice}},
+            "tools": self.tools,
+            "tool_choice": "auto",
+        }
+        if self.instructions:
+            session["instructions"] = self.instructions
+        return session
+
+
+def text_item_id() -> str:
+    return f"mk_text_{uuid.uuid4().hex[:20]}"
+
+
+class RealtimeAdapter:
+    """Owns one provider socket. Sends are typed helpers; :meth:`events` yields the SDK's parsed events."""
+
+    def __init__(self, client: AsyncOpenAI, model: str) -> None:
+        self._client = client
+        self.model = model
+        self._conn: Any = None
+        self._closing = False
+
+    async def connect(self, config: ProviderConfig, seed_items: list[dict[str, Any]]) -> None:
+        """Connect, wait for ``session.created``, apply ``config``, seed history; raises LiveProviderError."""
+        try:
+            await asyncio.wait_for(self._handshake(config, seed_items), HANDSHAKE_TIMEOUT)
+        except TimeoutError:
+            await self.close()
+            raise LiveProviderError(f"failed to open provider session for {self.model}: handshake timed out") from None
+        except (openai.OpenAIError, OSError) as exc:
+            await self.close()
+            raise LiveProviderError(f"failed to open provider session for {self.model}: {exc}") from exc
+        except Exception as exc:  # websockets handshake/close errors
+            await self.close()
+            raise LiveProviderError(f"failed to open provider session for {self.model}: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+
+    async def _handshake(self, config: ProviderConfig, seed_items: list[dict[str, Any]]) -> None:
+        self._conn = await self._client.realtime.connect(model=self.model).enter()
+        await self._expect("session.created")
+        await self._conn.session.update(session=config.session_update())
+        await self._expect("session.updated")
+        for item in seed_items:
+            await self._conn.conversation.item.create(item=item)
+
+    async def _expect(self, event_type: str) -> None:
+        while True:
+            event = await self._conn.recv()
+            if event.type == event_type:
+                return
+            if event.type == "error":
+                raise LiveProviderError(f"provider refused the session: {event.error.message}")
+
+    async def events(self) -> AsyncIterator[Any]:
+        """Provider events until the socket ends (a drop raises from the SDK; a clean end just stops)."""
+        async for event in self._conn:
+            yield event
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    async def update_session(self, config: ProviderConfig) -> None:
+        await self._conn.session.update(session=config.session_update())
+
+    async def append_audio(self, audio_b64: str) -> None:
+        await self._conn.input_audio_buffer.append(audio=audio_b64)
+
+    async def commit_audio(self) -> None:
+        await self._conn.input_audio_buffer.commit()
+
+    async def add_user_text(self, text: str) -> str:
+        item_id = text_item_id()
+        await self._conn.conversation.item.create(item={
+            "id": item_id, "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}],
+        })
+        return item_id
+
+    async def add_tool_output(self, call_id: str, output: str) -> None:
+        await self._conn.conversation.item.create(
+            item={"type": "function_call_output", "call_id": call_id, "output": output})
+
+    async def create_response(self, modality: str | None = None) -> None:
+        if modality is None:
+            await self._conn.response.create()
+        else:
+            await self._conn.response.create(response={"output_modalities": [modality]})
+
+    async def cancel_response(self) -> None:
+        await self._conn.response.cancel()
+
+    async def truncate(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
+        await self._conn.conversation.item.truncate(item_id=item_id, content_index=content_index,
+                                                    audio_end_ms=audio_end_ms)
+
+    async def close(self) -> None:
+        self._closing = True
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await asyncio.wait_for(conn.close(), 5)
+            except Exception:  # already gone
+                pass

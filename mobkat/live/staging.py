@@ -1,0 +1,153 @@
+"""Staging of a live turn until its boundary: user input, display-text lane, spoken-transcript lane."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mobkat.history import AssistantBlock, BlockAssistantRow, HistoryRow, StopReason, Usage, UserRow
+
+
+def heard_prefix(text: str, played_ms: float, total_ms: float) -> str:
+    """The part of ``text`` heard after ``played_ms`` of ``total_ms`` audio, cut back to a word boundary."""
+    if total_ms <= 0 or played_ms <= 0:
+        return ""
+    if played_ms >= total_ms:
+        return text
+    cut = int(len(text) * played_ms / total_ms)
+    if cut >= len(text):
+        return text
+    if cut < len(text) and not text[cut].isspace():
+        space = text.rfind(" ", 0, cut + 1)
+        cut = space if space >= 0 else 0
+    return text[:cut].rstrip()
+
+
+@dataclass
+class _ItemLane:
+    parts: list[str] = field(default_factory=list)
+    final: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.final if self.final is not None else "".join(self.parts)
+
+
+@dataclass
+class ResponseLanes:
+    """What one provider response produced so far, per output item."""
+
+    response_id: str
+    display: dict[str, _ItemLane] = field(default_factory=dict)
+    spoken: dict[str, _ItemLane] = field(default_factory=dict)
+    audio_ms: dict[str, float] = field(default_factory=dict)
+    heard: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False
+    tool_calls: int = 0
+    usage: Usage = field(default_factory=Usage)
+
+    def spoken_text(self, item_id: str) -> str:
+        lane = self.spoken.get(item_id)
+        return lane.text if lane else ""
+
+
+class TurnStager:
+    """Accumulates one live turn; :meth:`take_turn` yields the rows to commit and resets."""
+
+    def __init__(self) -> None:
+        self.user_rows: list[UserRow] = []
+        self.responses: dict[str, ResponseLanes] = {}
+        self._order: list[str] = []
+
+    @property
+    def empty(self) -> bool:
+        return not self.user_rows and not self.responses
+
+    def stage_user(self, text: str) -> UserRow:
+        row = UserRow(content=text)
+        self.user_rows.append(row)
+        return row
+
+    def response(self, response_id: str) -> ResponseLanes:
+        lanes = self.responses.get(response_id)
+        if lanes is None:
+            lanes = self.responses[response_id] = ResponseLanes(response_id)
+            self._order.append(response_id)
+        return lanes
+
+    def item_response(self, item_id: str) -> ResponseLanes | None:
+        for lanes in self.responses.values():
+            if item_id in lanes.spoken or item_id in lanes.audio_ms or item_id in lanes.display:
+                return lanes
+        return None
+
+    def add_display(self, response_id: str, item_id: str, delta: str) -> None:
+        self.response(response_id).display.setdefault(item_id, _ItemLane()).parts.append(delta)
+
+    def add_spoken(self, response_id: str, item_id: str, delta: str) -> bool:
+        """Stage a transcript delta; returns False (dropped) once the response was interrupted."""
+        lanes = self.response(response_id)
+        if lanes.interrupted:
+            return False
+        lanes.spoken.setdefault(item_id, _ItemLane()).parts.append(delta)
+        return True
+
+    def add_audio(self, response_id: str, item_id: str, ms: float) -> bool:
+        lanes = self.response(response_id)
+        if lanes.interrupted:
+            return False
+        lanes.audio_ms[item_id] = lanes.audio_ms.get(item_id, 0.0) + ms
+        return True
+
+    def finish_spoken(self, response_id: str, item_id: str, text: str) -> bool:
+        """A final transcript overrides the deltas, unless the response was interrupted."""
+        lanes = self.response(response_id)
+        if lanes.interrupted:
+            return False
+        lanes.spoken.setdefault(item_id, _ItemLane()).final = text
+        return True
+
+    def interrupt(self, response_id: str) -> None:
+        """Freeze the spoken lane: later deltas (the unspoken rest) are dropped."""
+        self.response(response_id).interrupted = True
+
+    def truncate(self, item_id: str, played_ms: float) -> str | None:
+        """Keep only what was heard of ``item_id``; returns the heard text (None if the item is unknown)."""
+        lanes = self.item_response(item_id)
+        if lanes is None:
+            return None
+        heard = heard_prefix(lanes.spoken_text(item_id), played_ms, lanes.audio_ms.get(item_id, 0.0))
+        lanes.heard[item_id] = heard
+        return heard
+
+    def assistant_row(self, stop_reason: StopReason) -> BlockAssistantRow | None:
+        blocks: list[AssistantBlock] = []
+        usage = Usage()
+        for response_id in self._order:
+            lanes = self.responses[response_id]
+            usage = Usage(input_tokens=usage.input_tokens + lanes.usage.input_tokens,
+                          output_tokens=usage.output_tokens + lanes.usage.output_tokens,
+                          total_tokens=usage.total_tokens + lanes.usage.total_tokens)
+            blocks += [AssistantBlock.text(lane.text) for lane in lanes.display.values() if lane.text]
+            for item_id, lane in lanes.spoken.items():
+                text = lanes.heard.get(item_id, lane.text)
+                if lanes.interrupted and item_id not in lanes.heard:
+                    text = lane.text  # frozen at the interrupt: what had been spoken, never the rest
+                if text:
+                    blocks.append(AssistantBlock.transcript(text))
+        if not blocks:
+            return None
+        return BlockAssistantRow(blocks=blocks, stop_reason=stop_reason, usage=usage)
+
+    def take_turn(self, stop_reason: StopReason) -> list[HistoryRow]:
+        """The rows of the finished turn (user rows, then one assistant row if anything was said)."""
+        rows: list[HistoryRow] = list(self.user_rows)
+        assistant = self.assistant_row(stop_reason)
+        if assistant is not None:
+            rows.append(assistant)
+        self.reset()
+        return rows
+
+    def reset(self) -> None:
+        self.user_rows = []
+        self.responses = {}
+        self._order = []

@@ -1,0 +1,1 @@
+"""Model providers, all reached through the ``openai`` package."""

@@ -1,0 +1,125 @@
+"""One asyncio event loop in its own thread: where all of mobkat's network I/O runs.
+
+Actors (threads) hand coroutines to it with :meth:`AsyncRuntime.submit` / :meth:`run`;
+the loop hands results back through futures or ``actor_ref.tell``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 60.0
+
+
+class RuntimeStoppedError(RuntimeError):
+    """The runtime was stopped (or never started) when work was handed to it."""
+
+
+class AsyncRuntime:
+    """Owns an event loop running in a daemon thread; start and stop it explicitly or as a context manager."""
+
+    def __init__(self, name: str = "mobkat-io") -> None:
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeStoppedError(f"runtime {self._name!r} is not running")
+        return self._loop
+
+    @property
+    def running(self) -> bool:
+        return self._loop is not None and self._thread is not None and self._thread.is_alive()
+
+    def in_loop_thread(self) -> bool:
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    def start(self) -> AsyncRuntime:
+        with self._lock:
+            if self.running:
+                return self
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def _run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            self._thread = threading.Thread(target=_run, name=self._name, daemon=True)
+            self._thread.start()
+            if not ready.wait(10):
+                raise RuntimeStoppedError(f"runtime {self._name!r} did not start")
+            self._loop = loop
+        return self
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule ``coro`` on the loop; returns a thread-safe future."""
+        try:
+            loop = self.loop
+        except RuntimeStoppedError:
+            coro.close()
+            raise
+        return asyncio.run_coroutine_threadsafe(coro, loop)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = DEFAULT_TIMEOUT) -> T:
+        """Run ``coro`` on the loop and wait for its result (never call from the loop thread)."""
+        if self.in_loop_thread():
+            coro.close()
+            raise RuntimeError("AsyncRuntime.run() called from the loop thread; await the coroutine instead")
+        future = self.submit(coro)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"operation did not finish within {timeout} s") from None
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run a plain callable on the loop thread."""
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cancel remaining tasks, stop the loop and join its thread."""
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = None
+            if loop is None or thread is None:
+                return
+
+            async def _drain() -> None:
+                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                for task in tasks:
+                    task.cancel()
+                if tasks:
+                    await asyncio.wait(tasks, timeout=timeout / 2)
+                await loop.shutdown_asyncgens()
+
+            if thread.is_alive():
+                with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+                    asyncio.run_coroutine_threadsafe(_drain(), loop).result(timeout)
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(timeout)
+            if not loop.is_running():
+                loop.close()
+            self._thread = None
+
+    def __enter__(self) -> AsyncRuntime:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def bridge(future: concurrent.futures.Future[T]) -> Awaitable[T]:
+    """Await a thread-side future (e.g. a pykka answer) from the loop without blocking it."""
+    return asyncio.wrap_future(future)

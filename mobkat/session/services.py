@@ -1,0 +1,56 @@
+"""What sessions share: store, config, catalog, provider endpoints, and the I/O event loop."""
+
+from __future__ import annotations
+
+from openai import AsyncOpenAI
+
+from mobkat.catalog import Catalog
+from mobkat.config import MobkatConfig, load_config
+from mobkat.providers.endpoints import ClientPool, EndpointResolver
+from mobkat.runtime import AsyncRuntime
+from mobkat.store import MemorySessionStore, SessionStore
+
+
+class SessionServices:
+    """Shared dependencies of a set of sessions. ``close()`` stops the I/O loop if this object started it."""
+
+    def __init__(
+        self,
+        *,
+        store: SessionStore | None = None,
+        config: MobkatConfig | None = None,
+        catalog: Catalog | None = None,
+        simulator_base_url: str | None = None,
+        runtime: AsyncRuntime | None = None,
+    ) -> None:
+        self.config = config if config is not None else load_config()
+        self.catalog = catalog if catalog is not None else Catalog.default().with_config(self.config)
+        self.store: SessionStore = store if store is not None else MemorySessionStore()
+        self.endpoints = EndpointResolver(self.config, simulator_base_url=simulator_base_url)
+        self.clients = ClientPool()
+        self._owns_runtime = runtime is None
+        self.runtime = runtime if runtime is not None else AsyncRuntime("mobkat-io")
+
+    def client_for(self, provider: str) -> AsyncOpenAI:
+        """The ``AsyncOpenAI`` client for ``provider`` (call on the runtime's loop)."""
+        return self.clients.client(self.endpoints.resolve(provider))
+
+    def start(self) -> SessionServices:
+        self.runtime.start()
+        return self
+
+    def close(self) -> None:
+        """Close provider clients and, if owned, stop the I/O loop."""
+        if self.runtime.running:
+            try:
+                self.runtime.run(self.clients.aclose(), timeout=10)
+            except Exception:  # closing is best effort; the loop stops regardless
+                pass
+        if self._owns_runtime:
+            self.runtime.stop()
+
+    def __enter__(self) -> SessionServices:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

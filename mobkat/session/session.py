@@ -1,0 +1,241 @@
+"""A session: one canonical history, its tools and model; request/response turns committed atomically."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from mobkat.catalog import ModelProfile
+from mobkat.errors import SessionBusyError, SessionNotFoundError
+from mobkat.history import (
+    AssistantBlock,
+    BlockAssistantRow,
+    HistoryRow,
+    StopReason,
+    SystemNoticeRow,
+    ToolResult,
+    ToolResultsRow,
+    Usage,
+    UserRow,
+    utc_now,
+)
+from mobkat.providers.chat import ModelReply, complete, history_to_chat_messages
+from mobkat.providers.realtime_call import realtime_complete
+from mobkat.session.events import EventSink, SessionEvent, ignore_event
+from mobkat.session.services import SessionServices
+from mobkat.session.tools import DEFAULT_TOOL_TIMEOUT, ToolRegistry
+from mobkat.store import CommittedTurn, SessionMeta
+
+MAX_MODEL_CALLS = 16
+
+
+class TurnResult(BaseModel):
+    """The outcome of one committed turn (the wire form is Meerkat's ``WireRunResult``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str
+    text: str
+    turns: int
+    tool_calls: int
+    usage: Usage
+    stop_reason: StopReason
+    rows: list[HistoryRow]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "text": self.text,
+            "turns": self.turns,
+            "tool_calls": self.tool_calls,
+            "usage": self.usage.model_dump(),
+            "structured_output": None,
+            "schema_warnings": None,
+        }
+
+
+def _add_usage(a: Usage, b: Usage) -> Usage:
+    return Usage(input_tokens=a.input_tokens + b.input_tokens, output_tokens=a.output_tokens + b.output_tokens,
+                 total_tokens=a.total_tokens + b.total_tokens)
+
+
+class Session:
+    """Owns id, model, provider, instructions, tools and history. Use :meth:`create` or :meth:`load`."""
+
+    def __init__(self, meta: SessionMeta, services: SessionServices, tools: ToolRegistry | None = None) -> None:
+        self._meta = meta
+        self.services = services
+        self.tools = tools if tools is not None else ToolRegistry()
+        self.tool_timeout = DEFAULT_TOOL_TIMEOUT
+        self._busy = threading.Lock()
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        services: SessionServices,
+        *,
+        model: str | None = None,
+        provider: str | None = None,
+        instructions: str = "",
+        tools: ToolRegistry | None = None,
+        session_id: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> Session:
+        """Create and persist a new, idle session. The model defaults to config's ``default_model``."""
+        model_id = model or services.config.default_model or services.catalog.default_model()
+        profile = services.catalog.resolve(model_id, provider)
+        now = utc_now()
+        meta = SessionMeta(session_id=session_id or str(uuid.uuid4()), model=profile.id, provider=profile.provider,
+                           instructions=instructions, created_at=now, updated_at=now, labels=labels or {})
+        services.store.create_session(meta)
+        return cls(meta, services, tools)
+
+    @classmethod
+    def load(cls, services: SessionServices, session_id: str, tools: ToolRegistry | None = None) -> Session:
+        """Reopen a stored session (its history stays in the store)."""
+        meta = services.store.get_session(session_id)
+        if meta is None:
+            raise SessionNotFoundError(f"session {session_id} not found", details={"session_id": session_id})
+        return cls(meta, services, tools)
+
+    # -- facts ----------------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self._meta.session_id
+
+    @property
+    def meta(self) -> SessionMeta:
+        return self._meta
+
+    @property
+    def model(self) -> str:
+        return self._meta.model
+
+    @property
+    def provider(self) -> str:
+        return self._meta.provider
+
+    @property
+    def instructions(self) -> str:
+        return self._meta.instructions
+
+    @property
+    def profile(self) -> ModelProfile:
+        return self.services.catalog.resolve(self.model, self.provider)
+
+    @property
+    def idle(self) -> bool:
+        """True until the session has committed its first turn."""
+        return self._meta.turn_count == 0
+
+    def history(self, offset: int = 0, limit: int | None = None) -> list[HistoryRow]:
+        return self.services.store.history(self.id, offset=offset, limit=limit)
+
+    def set_instructions(self, instructions: str) -> None:
+        self._meta = self._meta.model_copy(update={"instructions": instructions, "updated_at": utc_now()})
+        self.services.store.update_session(self._meta)
+
+    def set_model(self, model: str, provider: str | None = None) -> None:
+        """Swap model/provider (a live channel must be closed and reopened for it to take effect)."""
+        profile = self.services.catalog.resolve(model, provider)
+        self._meta = self._meta.model_copy(update={"model": profile.id, "provider": profile.provider,
+                                                   "updated_at": utc_now()})
+        self.services.store.update_session(self._meta)
+
+    # -- committing -----------------------------------------------------------------------------
+    def commit(self, rows: Sequence[HistoryRow], *, turn_id: str | None = None) -> CommittedTurn:
+        """Append one turn's rows atomically (live turns commit through here too)."""
+        meta = self._meta.model_copy(update={"turn_count": self._meta.turn_count + 1, "updated_at": utc_now()})
+        committed = self.services.store.commit_turn(self.id, rows, meta=meta, turn_id=turn_id)
+        refreshed = self.services.store.get_session(self.id)
+        self._meta = refreshed if refreshed is not None else meta
+        return committed
+
+    # -- request/response turns -------------------------------------------------------------------
+    def run_turn(self, user_input: str | HistoryRow, *, on_event: EventSink = ignore_event,
+                 timeout: float | None = 300.0) -> TurnResult:
+        """Run one turn on the services' I/O loop and wait for it (blocking)."""
+        self.services.runtime.start()
+        return self.services.runtime.run(self.run_turn_async(user_input, on_event=on_event), timeout)
+
+    async def run_turn_async(self, user_input: str | HistoryRow, *,
+                             on_event: EventSink = ignore_event) -> TurnResult:
+        """One request/response turn, including the tool-call loop; commits only when it completes."""
+        if not self._busy.acquire(blocking=False):
+            raise SessionBusyError(f"session {self.id} is already running a turn; wait for it to finish")
+        try:
+            return await self._run_turn(user_input, on_event)
+        except Exception as exc:
+            on_event(SessionEvent(type="run_failed", error=str(exc)))
+            raise
+        finally:
+            self._busy.release()
+
+    async def _run_turn(self, user_input: str | HistoryRow, on_event: EventSink) -> TurnResult:
+        first = UserRow(content=user_input) if isinstance(user_input, str) else user_input
+        staged: list[HistoryRow] = [first]
+        prior = self.history()
+        usage, calls_made, tool_calls = Usage(), 0, 0
+        on_event(SessionEvent(type="run_started"))
+        reply = ModelReply("")
+        while calls_made < MAX_MODEL_CALLS:
+            on_event(SessionEvent(type="turn_started"))
+            reply = await self._call_model([*prior, *staged], on_event)
+            calls_made += 1
+            usage = _add_usage(usage, reply.usage)
+            blocks = [AssistantBlock.text(reply.text)] if reply.text else []
+            args_by_call = {c.call_id: _parse_args(c.arguments) for c in reply.tool_calls}
+            blocks += [AssistantBlock.tool_use(c.call_id, c.name, args_by_call[c.call_id]) for c in reply.tool_calls]
+            staged.append(BlockAssistantRow(blocks=blocks, stop_reason=reply.stop_reason, usage=reply.usage))
+            if reply.text:
+                on_event(SessionEvent(type="text_complete", text=reply.text))
+            on_event(SessionEvent(type="turn_completed"))
+            if not reply.tool_calls:
+                break
+            results = []
+            for call in reply.tool_calls:
+                tool_calls += 1
+                on_event(SessionEvent(type="tool_call_requested", tool_name=call.name, call_id=call.call_id,
+                                      arguments=args_by_call[call.call_id]))
+                outcome = await self.tools.call(call.name, call.arguments, timeout=self.tool_timeout)
+                on_event(SessionEvent(type="tool_result_received", tool_name=call.name, call_id=call.call_id,
+                                      is_error=outcome.is_error))
+                results.append(ToolResult(tool_use_id=call.call_id, content=outcome.content,
+                                          is_error=outcome.is_error))
+            staged.append(ToolResultsRow(results=results))
+        self.commit(staged)
+        result = TurnResult(session_id=self.id, text=reply.text, turns=calls_made, tool_calls=tool_calls,
+                            usage=usage, stop_reason=reply.stop_reason, rows=staged)
+        on_event(SessionEvent(type="run_completed", text=reply.text))
+        return result
+
+    async def _call_model(self, rows: list[HistoryRow], on_event: EventSink) -> ModelReply:
+        client = self.services.client_for(self.provider)
+
+        def delta(text: str) -> None:
+            on_event(SessionEvent(type="text_delta", delta=text))
+
+        if self.profile.capabilities.realtime:
+            return await realtime_complete(client, self.model, self.instructions, rows,
+                                           self.tools.realtime_specs(), on_text_delta=delta)
+        messages = history_to_chat_messages(self.instructions, rows)
+        return await complete(client, self.model, messages, self.tools.specs(), on_text_delta=delta)
+
+
+def _parse_args(arguments: str) -> dict[str, Any]:
+    try:
+        value = json.loads(arguments or "{}")
+    except json.JSONDecodeError:
+        return {"_raw": arguments}
+    return value if isinstance(value, dict) else {"_raw": value}
+
+
+def notice(body: str, *, kind: str = "comms", blocks: list[dict[str, Any]] | None = None) -> SystemNoticeRow:
+    """A typed notice row that opens a turn (e.g. a peer message)."""
+    return SystemNoticeRow(kind=kind, body=body, blocks=blocks)

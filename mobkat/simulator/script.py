@@ -1,0 +1,141 @@
+"""What a test can script about the simulator: tool rules, faults and pacing (pydantic)."""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TEMPLATE_NAMES = "{0} (whole match), {1}.. (groups), {name} (named groups), {input} (whole user text)"
+
+
+def _template_fields(template: str) -> list[str]:
+    fields: list[str] = []
+    for _, field, spec, conversion in string.Formatter().parse(template):
+        if field is None:
+            continue
+        if spec or conversion or not re.fullmatch(r"\w+", field):
+            raise ValueError(f"template {template!r}: use plain fields only: {TEMPLATE_NAMES}")
+        fields.append(field)
+    return fields
+
+
+def _string_templates(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in _string_templates(item)]
+    if isinstance(value, list):
+        return [t for item in value for t in _string_templates(item)]
+    return []
+
+
+def _fill(value: Any, positional: list[str], named: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return value.format(*positional, **named)
+    if isinstance(value, dict):
+        return {key: _fill(item, positional, named) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fill(item, positional, named) for item in value]
+    return value
+
+
+class ToolRule(BaseModel):
+    """When ``pattern`` (a case-insensitive regex) is found in the last user text, call ``tool``.
+
+    String values in ``arguments`` (also nested) are ``str.format`` templates filled with
+    {0} (whole match), {1}.. (groups), {name} (named groups) and {input} (whole user text).
+    The rule applies only if ``tool`` is offered to the model. A rule never calls the same tool
+    twice for one user message; with ``once=True`` it fires at most once per conversation.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    pattern: str = Field(min_length=1)
+    tool: str = Field(min_length=1)
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    once: bool = False
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern, re.IGNORECASE)
+        except re.error as exc:
+            raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from exc
+        return pattern
+
+    @model_validator(mode="after")
+    def _templates_match_pattern(self) -> ToolRule:
+        compiled = re.compile(self.pattern, re.IGNORECASE)
+        allowed = {str(i) for i in range(compiled.groups + 1)} | set(compiled.groupindex) | {"input"}
+        for template in _string_templates(self.arguments):
+            for field in _template_fields(template):
+                if field not in allowed:
+                    raise ValueError(
+                        f"argument template {template!r} uses {{{field}}}, but pattern {self.pattern!r} "
+                        f"only provides {', '.join('{' + a + '}' for a in sorted(allowed))}"
+                    )
+        return self
+
+    def match(self, user_text: str) -> dict[str, Any] | None:
+        """The filled-in arguments if the pattern is found in ``user_text``, else None."""
+        found = re.search(self.pattern, user_text, re.IGNORECASE)
+        if found is None:
+            return None
+        positional = [found.group(0), *(group or "" for group in found.groups())]
+        named = {key: value or "" for key, value in found.groupdict().items()}
+        named["input"] = user_text
+        filled: dict[str, Any] = _fill(self.arguments, positional, named)
+        return filled
+
+
+class ErrorSpec(BaseModel):
+    """An ``error`` event the simulator sends on request (like the real service's error events)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = "server_error"
+    message: str = "The simulator was scripted to fail."
+    type: str = "server_error"
+    close: bool = False
+
+
+class Faults(BaseModel):
+    """Scripted failures of realtime connections.
+
+    ``drop_after_events``: abort the TCP connection (no close frame) after this many more server
+    events, counted per connection from when it is set (or from connect); with ``drop_once`` the
+    fault clears itself after the first drop. ``delay_s``: sleep before every server event.
+    ``pending_errors``: error events waiting for the next connection (``Simulator.send_error``
+    sends to open connections at once). ``expire_after_s``: a connection older than this gets an
+    ``error`` with code ``session_expired`` and is closed, like the real service's duration cap.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    drop_after_events: int | None = Field(default=None, ge=0)
+    drop_once: bool = True
+    delay_s: float = Field(default=0.0, ge=0.0)
+    pending_errors: list[ErrorSpec] = Field(default_factory=list)
+    expire_after_s: float | None = Field(default=None, ge=0.0)
+
+
+DEFAULT_RULES: list[ToolRule] = []
+"""Tool rules every new script starts with (none yet; peer-relay heuristics may come here)."""
+
+
+class SimulatorScript(BaseModel):
+    """Everything scriptable: ``tool_rules`` (first match wins), ``faults`` and ``pace``.
+
+    ``pace`` is wall-clock seconds per second of generated audio (0 = as fast as possible);
+    text-only responses are paced as if spoken.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    tool_rules: list[ToolRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
+    faults: Faults = Field(default_factory=Faults)
+    pace: float = Field(default=0.0, ge=0.0)

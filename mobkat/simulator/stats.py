@@ -1,0 +1,118 @@
+"""What the simulator saw and sent, readable from any thread while it runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ClientEventRecord:
+    """One client event received on a realtime connection (``received_at`` is ``time.monotonic()``)."""
+
+    connection: int
+    type: str
+    received_at: float
+
+
+class SimulatorStats:
+    """Counters and logs of a simulator; every accessor returns a copy, safe to read while it runs."""
+
+    def __init__(self, *, record_frames: bool = True) -> None:
+        self._record_frames = record_frames
+        self._changed = threading.Condition()
+        self._connections = 0
+        self._open: set[int] = set()
+        self._client_events: list[ClientEventRecord] = []
+        self._server_frames: dict[int, list[str]] = {}
+        self._chat_requests: list[dict[str, Any]] = []
+        self._frames_sent = 0
+
+    # -- read side -----------------------------------------------------------------------
+    @property
+    def connections_accepted(self) -> int:
+        """Realtime connections accepted so far (numbered 1, 2, ... in that order)."""
+        with self._changed:
+            return self._connections
+
+    @property
+    def open_connections(self) -> int:
+        with self._changed:
+            return len(self._open)
+
+    @property
+    def client_events(self) -> list[ClientEventRecord]:
+        """Every client event received, in order."""
+        with self._changed:
+            return list(self._client_events)
+
+    def client_event_types(self, connection: int | None = None) -> list[str]:
+        with self._changed:
+            return [e.type for e in self._client_events if connection in (None, e.connection)]
+
+    @property
+    def server_frames(self) -> dict[int, list[str]]:
+        """Raw JSON of every server event sent, per connection number (empty if not recorded)."""
+        with self._changed:
+            return {conn: list(frames) for conn, frames in self._server_frames.items()}
+
+    @property
+    def frames_sent(self) -> int:
+        """How many realtime server events went out (counted even when frames are not recorded)."""
+        with self._changed:
+            return self._frames_sent
+
+    def all_server_frames(self) -> list[str]:
+        with self._changed:
+            return [frame for frames in self._server_frames.values() for frame in frames]
+
+    @property
+    def chat_requests(self) -> list[dict[str, Any]]:
+        """JSON bodies of the chat completion requests received, in order."""
+        with self._changed:
+            return list(self._chat_requests)
+
+    def wait_for(self, predicate: Callable[[SimulatorStats], bool], timeout: float = 10.0) -> bool:
+        """Block until ``predicate(stats)`` holds (re-checked on every change); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+            return True
+
+    # -- write side (simulator loop) -------------------------------------------------------
+    def connection_opened(self) -> int:
+        with self._changed:
+            self._connections += 1
+            self._open.add(self._connections)
+            self._server_frames[self._connections] = []
+            self._changed.notify_all()
+            return self._connections
+
+    def connection_closed(self, connection: int) -> None:
+        with self._changed:
+            self._open.discard(connection)
+            self._changed.notify_all()
+
+    def client_event(self, connection: int, event_type: str) -> None:
+        with self._changed:
+            self._client_events.append(ClientEventRecord(connection, event_type, time.monotonic()))
+            self._changed.notify_all()
+
+    def server_frame(self, connection: int, raw: str) -> None:
+        with self._changed:
+            if self._record_frames:
+                self._server_frames.setdefault(connection, []).append(raw)
+            self._frames_sent += 1
+            self._changed.notify_all()
+
+    def chat_request(self, body: dict[str, Any]) -> None:
+        with self._changed:
+            self._chat_requests.append(body)
+            self._changed.notify_all()
