@@ -208,7 +208,7 @@ class SessionHandle:
         return cls(SessionActor.start(session, **kwargs))
 
     def _ask(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
-        return getattr(self._proxy, name)(*args, **kwargs).get(timeout or self.timeout)
+        return getattr(self._proxy, name)(*args, **kwargs).get(timeout=timeout or self.timeout)
 
     def run_turn(self, user_input: str | HistoryRow, *, on_event: EventSink = ignore_event,
                  timeout: float = 300.0) -> TurnResult:

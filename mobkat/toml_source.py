@@ -171,13 +171,25 @@ def validate_document(
         return model.model_validate(doc.data, context=context)
     except ValidationError as exc:
         problems: list[tuple[float, int, ConfigError]] = []
-        for index, err in enumerate(exc.errors()):
+        for index, err in enumerate(_without_misspelt_missing(model, exc.errors())):
             error = _config_error(model, doc, err)
             problems.append((error.line if error.line is not None else float("inf"), index, error))
         problems.sort(key=lambda item: (item[0], item[1]))
         first = problems[0][2]
         first.details["other_problems"] = [str(other) for _, _, other in problems[1:]]
         raise first from None
+
+
+def _without_misspelt_missing(model: type[BaseModel], errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """Drop "required key is missing" errors that a sibling unknown key explains as a typo (its
+    did-you-mean names the missing key): ``modle = ...`` is reported once, with the guess."""
+    guesses: set[tuple[str | int, ...]] = set()
+    for err in errors:
+        loc = tuple(err["loc"])
+        if err["type"] == "extra_forbidden" and loc:
+            close = difflib.get_close_matches(str(loc[-1]), _allowed_keys(model, loc[:-1]), n=1, cutoff=0.6)
+            guesses.update((*loc[:-1], guess) for guess in close)
+    return [err for err in errors if err["type"] != "missing" or tuple(err["loc"]) not in guesses]
 
 
 def _config_error(model: type[BaseModel], doc: TomlDocument, err: ErrorDetails) -> ConfigError:

@@ -112,8 +112,11 @@ class RealtimeAdapter:
     async def commit_audio(self) -> None:
         await self._conn.input_audio_buffer.commit()
 
-    async def add_user_text(self, text: str) -> str:
-        item_id = text_item_id()
+    @staticmethod
+    def new_text_item_id() -> str:
+        return text_item_id()
+
+    async def add_user_text(self, text: str, item_id: str) -> str:
         await self._conn.conversation.item.create(item={
             "id": item_id, "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}],
         })

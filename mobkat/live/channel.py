@@ -19,7 +19,7 @@ from mobkat.errors import ChannelNotReadyError, LiveError, LiveProviderError
 from mobkat.history import HistoryRow, StopReason, Usage
 from mobkat.live.adapter import DEFAULT_VOICE, ProviderConfig, RealtimeAdapter
 from mobkat.live.inputs import check_text, decode_audio, reject_unsupported
-from mobkat.live.staging import TurnStager
+from mobkat.live.staging import UNTRANSCRIBED, TurnStager
 from mobkat.live.state import ChannelStateMachine
 from mobkat.live.wire import (
     AssistantAudioChunk,
@@ -122,6 +122,10 @@ class LiveChannel:
         self._turn_waiters: list[asyncio.Future[list[HistoryRow]]] = []
         self._staged_text: list[str] = []
         self._audio_staged = False
+        self._truncations: dict[str, tuple[str, str]] = {}  # item id → (heard text, response id)
+        self._typed: dict[str, str] = {}  # typed text items sent, not yet echoed by the provider
+        self._response_requested = False  # response.create sent, response.created not yet seen
+        self._cancel_next = False  # interrupted before the requested response started
         self._where = f"live channel {self.channel_id} (session {session.id})"
 
     # -- observing --------------------------------------------------------------------------------
@@ -238,13 +242,18 @@ class LiveChannel:
             self._staged_text.append(text)
             return
         await self._send_text(adapter, text)
-        await adapter.create_response()
+        await self._request_response(adapter)
 
     async def _send_text(self, adapter: RealtimeAdapter, text: str) -> None:
+        """Send typed text; it is staged when the provider echoes the item, so history keeps provider order."""
         self._flush_pending()
-        self._stager.stage_user(text)
-        item_id = await adapter.add_user_text(text)
-        self._emit(UserTranscriptFinal(text=text, provider_item_id=item_id, content_index=0))
+        item_id = adapter.new_text_item_id()
+        self._typed[item_id] = text
+        await adapter.add_user_text(text, item_id)
+
+    async def _request_response(self, adapter: RealtimeAdapter, modality: str | None = None) -> None:
+        self._response_requested = True
+        await adapter.create_response(modality)
 
     async def commit_input(self, modality: str | None = None) -> None:
         """Explicit-commit mode: commit staged audio/text and ask for a response (optionally text-only)."""
@@ -263,13 +272,15 @@ class LiveChannel:
         texts, self._staged_text = self._staged_text, []
         for text in texts:
             await self._send_text(adapter, text)
-        await adapter.create_response(modality)
+        await self._request_response(adapter, modality)
 
     async def interrupt(self) -> str | None:
         """Barge-in: cancel the active response; its unspoken rest never reaches history."""
         adapter = self._require_ready("interrupt")
         response_id = self._active_response
         if response_id is None:
+            if self._response_requested:
+                self._cancel_next = True  # the requested response is cancelled as soon as it starts
             return None
         self._stager.interrupt(response_id)
         self._emit(TurnInterrupted(response_id=response_id))
@@ -281,10 +292,12 @@ class LiveChannel:
         adapter = self._require_ready("truncate")
         if audio_played_ms < 0 or content_index < 0:
             raise LiveError(f"{self._where}: audio_played_ms and content_index must be >= 0")
+        lanes = self._stager.item_response(item_id)
         heard = self._stager.truncate(item_id, audio_played_ms)
-        if heard is None:
+        if heard is None or lanes is None:
             raise LiveError(f"{self._where}: item {item_id!r} is not assistant audio of the current turn "
                             "(truncate before the turn is committed, using item_id from assistant_audio_chunk)")
+        self._truncations[item_id] = (heard, lanes.response_id)
         await adapter.truncate(item_id, content_index, audio_played_ms)
         if self._pending is not None and self._pending.hold_for_truncate:
             self._flush_pending()
@@ -306,7 +319,7 @@ class LiveChannel:
         waiter: asyncio.Future[list[HistoryRow]] = asyncio.get_running_loop().create_future()
         self._turn_waiters.append(waiter)
         await self._send_text(adapter, check_text(TextChunk(text=text), self._where))
-        await adapter.create_response("text")
+        await self._request_response(adapter, "text")
         return await waiter
 
     async def inject_text(self, text: str, *, respond: bool = True) -> None:
@@ -314,7 +327,7 @@ class LiveChannel:
         adapter = self._require_ready("inject text")
         await self._send_text(adapter, text)
         if respond:
-            await adapter.create_response()
+            await self._request_response(adapter)
 
     # -- provider events ------------------------------------------------------------------------------
     async def _run_pump(self) -> None:
@@ -345,8 +358,15 @@ class LiveChannel:
 
     def _on_response_created(self, event: Any) -> None:
         self._flush_pending()
-        self._active_response = event.response.id
-        self._stager.response(event.response.id)
+        response_id = event.response.id
+        self._active_response = response_id
+        self._response_requested = False
+        self._stager.response(response_id)
+        if self._cancel_next and self._adapter is not None:
+            self._cancel_next = False
+            self._stager.interrupt(response_id)
+            self._emit(TurnInterrupted(response_id=response_id))
+            self._spawn(self._adapter.cancel_response())
 
     def _on_text_delta(self, event: Any) -> None:
         self._stager.add_display(event.response_id, event.item_id, event.delta)
@@ -387,11 +407,9 @@ class LiveChannel:
             await self._adapter.add_tool_output(call_id, output)
 
     def _on_truncated(self, event: Any) -> None:
-        lanes = self._stager.item_response(event.item_id)
-        self._emit(AssistantTranscriptTruncated(
-            provider_item_id=event.item_id, audio_end_ms=event.audio_end_ms,
-            text=lanes.heard.get(event.item_id) if lanes else None,
-            response_id=lanes.response_id if lanes else None))
+        heard, response_id = self._truncations.pop(event.item_id, (None, None))
+        self._emit(AssistantTranscriptTruncated(provider_item_id=event.item_id, audio_end_ms=event.audio_end_ms,
+                                                text=heard, response_id=response_id))
 
     def _on_speech_started(self, event: Any) -> None:
         response_id = self._active_response
@@ -404,12 +422,20 @@ class LiveChannel:
     def _on_input_committed(self, event: Any) -> None:
         self._flush_pending()  # newly committed input starts the next turn
         self._awaiting_transcripts.add(event.item_id)
+        self._stager.reserve_user(event.item_id)
+
+    def _on_item_added(self, event: Any) -> None:
+        item_id = event.item.id
+        text = self._typed.pop(item_id, None) if item_id else None
+        if text is not None:
+            self._stager.stage_user(text, item_id)
+            self._emit(UserTranscriptFinal(text=text, provider_item_id=item_id, content_index=0))
 
     def _on_transcription(self, event: Any) -> None:
         self._stage_transcript(event.item_id, event.transcript, event.content_index)
 
     def _on_transcription_failed(self, event: Any) -> None:
-        self._stage_transcript(event.item_id, "[untranscribed audio]", event.content_index)
+        self._stage_transcript(event.item_id, UNTRANSCRIBED, event.content_index)
 
     def _stage_transcript(self, item_id: str, text: str, content_index: int | None) -> None:
         pending = self._pending
@@ -417,7 +443,7 @@ class LiveChannel:
         if pending is not None and not for_pending:
             self._flush_pending()
         self._awaiting_transcripts.discard(item_id)
-        self._stager.stage_user(text)
+        self._stager.stage_user(text, item_id)
         self._emit(UserTranscriptFinal(text=text, provider_item_id=item_id, content_index=content_index))
         if pending is not None and for_pending:
             pending.awaiting.discard(item_id)
@@ -448,7 +474,7 @@ class LiveChannel:
     async def _continue_after_tools(self, tools: list[asyncio.Task[None]]) -> None:
         await asyncio.gather(*tools, return_exceptions=True)
         if self._adapter is not None and self._state.name == "ready":
-            await self._adapter.create_response()
+            await self._request_response(self._adapter)
 
     def _on_error(self, event: Any) -> None:
         error = event.error
@@ -503,6 +529,8 @@ class LiveChannel:
         self._active_response = None
         self._awaiting_transcripts.clear()
         self._staged_text, self._audio_staged = [], False
+        self._typed.clear()
+        self._response_requested = self._cancel_next = False
         self._fail_waiters(f"{self._where}: provider connection dropped mid-turn; the turn was not committed")
         for tasks in self._tool_tasks.values():
             for task in tasks:
@@ -546,6 +574,7 @@ _HANDLERS: dict[str, Callable[[LiveChannel, Any], None]] = {
     "conversation.item.truncated": LiveChannel._on_truncated,
     "input_audio_buffer.speech_started": LiveChannel._on_speech_started,
     "input_audio_buffer.committed": LiveChannel._on_input_committed,
+    "conversation.item.added": LiveChannel._on_item_added,
     "conversation.item.input_audio_transcription.completed": LiveChannel._on_transcription,
     "conversation.item.input_audio_transcription.failed": LiveChannel._on_transcription_failed,
     "error": LiveChannel._on_error,

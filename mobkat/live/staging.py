@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from mobkat.history import AssistantBlock, BlockAssistantRow, HistoryRow, StopReason, Usage, UserRow
 
+UNTRANSCRIBED = "[untranscribed audio]"
+
 
 def heard_prefix(text: str, played_ms: float, total_ms: float) -> str:
     """The part of ``text`` heard after ``played_ms`` of ``total_ms`` audio, cut back to a word boundary."""
@@ -54,18 +56,29 @@ class TurnStager:
     """Accumulates one live turn; :meth:`take_turn` yields the rows to commit and resets."""
 
     def __init__(self) -> None:
-        self.user_rows: list[UserRow] = []
+        self._user: list[tuple[str | None, str | None]] = []  # (provider item id, text) in provider order
         self.responses: dict[str, ResponseLanes] = {}
         self._order: list[str] = []
 
     @property
     def empty(self) -> bool:
-        return not self.user_rows and not self.responses
+        return not self._user and not self.responses
 
-    def stage_user(self, text: str) -> UserRow:
-        row = UserRow(content=text)
-        self.user_rows.append(row)
-        return row
+    @property
+    def user_rows(self) -> list[UserRow]:
+        return [UserRow(content=text or UNTRANSCRIBED) for _, text in self._user]
+
+    def reserve_user(self, item_id: str) -> None:
+        """Keep the place of an input item whose transcript has not arrived yet."""
+        self._user.append((item_id, None))
+
+    def stage_user(self, text: str, item_id: str | None = None) -> None:
+        """Stage user input; fills the place reserved for ``item_id`` if there is one."""
+        for index, (reserved, existing) in enumerate(self._user):
+            if reserved is not None and reserved == item_id and existing is None:
+                self._user[index] = (item_id, text)
+                return
+        self._user.append((item_id, text))
 
     def response(self, response_id: str) -> ResponseLanes:
         lanes = self.responses.get(response_id)
@@ -148,6 +161,6 @@ class TurnStager:
         return rows
 
     def reset(self) -> None:
-        self.user_rows = []
+        self._user = []
         self.responses = {}
         self._order = []

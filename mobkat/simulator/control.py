@@ -27,7 +27,7 @@ class SimulatorControl:
     def __init__(self, script: SimulatorScript, *, record_frames: bool = True) -> None:
         self._lock = threading.RLock()
         self._script = script
-        self._faults_version = 0
+        self._drop_version = 0
         self.stats = SimulatorStats(record_frames=record_frames)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._connections: dict[int, LiveConnection] = {}
@@ -41,21 +41,22 @@ class SimulatorControl:
     def script(self, script: SimulatorScript) -> None:
         with self._lock:
             self._script = script
-            self._faults_version += 1
+            self._drop_version += 1
         self.notify()
 
     @property
-    def faults_version(self) -> int:
-        """Bumped whenever faults are (re)set through the simulator, restarting drop countdowns."""
+    def drop_version(self) -> int:
+        """Bumped whenever the drop fault is (re)set through the simulator: drop countdowns restart."""
         with self._lock:
-            return self._faults_version
+            return self._drop_version
 
     def change_faults(self, **changes: Any) -> None:
         """Set fault fields (validated) and tell every connection."""
         with self._lock:
             for name, value in changes.items():
                 setattr(self._script.faults, name, value)
-            self._faults_version += 1
+            if "drop_after_events" in changes:
+                self._drop_version += 1
         self.notify()
 
     def drop_fired(self) -> None:
@@ -64,7 +65,7 @@ class SimulatorControl:
             faults = self._script.faults
             if faults.drop_once and faults.drop_after_events is not None:
                 faults.drop_after_events = None
-                self._faults_version += 1
+                self._drop_version += 1
 
     def take_pending_errors(self) -> list[ErrorSpec]:
         with self._lock:

@@ -109,7 +109,7 @@ class RealtimeConnection:
                 self._drop_left -= 1
 
     def _drop_due(self) -> bool:
-        key = (self.control.faults_version, self.script.faults.drop_after_events)
+        key = (self.control.drop_version, self.script.faults.drop_after_events)
         if key != self._drop_key:
             self._drop_key, self._drop_left = key, key[1]
         return self._drop_left is not None and self._drop_left <= 0
@@ -235,11 +235,12 @@ class RealtimeConnection:
         except (binascii.Error, ValueError) as exc:
             raise ClientEventError(f"audio is not valid base64: {exc}", param="audio") from exc
         detection = cfg.turn_detection(self.session)
-        for vad in self._buffer.append(pcm, detection):
-            await self._on_vad(vad, detection)
+        turns = self._buffer.append(pcm, detection)
+        if detection is not None:
+            for vad in turns:
+                await self._on_vad(vad, detection)
 
-    async def _on_vad(self, vad: VadEvent, detection: cfg.TurnDetection | None) -> None:
-        assert detection is not None
+    async def _on_vad(self, vad: VadEvent, detection: cfg.TurnDetection) -> None:
         if vad.kind == "started":
             self._speech_item = self.new_id("item")
             await self.send(self.events.speech_started(vad.at_ms, self._speech_item))

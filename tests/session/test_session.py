@@ -29,7 +29,7 @@ def test_text_turn_commits_user_and_assistant_rows(services: SessionServices) ->
     assert not session.idle
     deltas = "".join(e.delta or "" for e in events if e.type == "text_delta")
     assert deltas == "You said: hello there"
-    assert [e.type for e in events][0] == "run_started" and events[-1].type == "run_completed"
+    assert next(e.type for e in events) == "run_started" and events[-1].type == "run_completed"
 
 
 def test_history_is_seen_by_later_turns(services: SessionServices) -> None:
@@ -56,7 +56,7 @@ def test_tool_loop_runs_registered_python_tool(services: SessionServices, simula
     assert calls == ["Oslo"]
     assert result.tool_calls == 1 and result.turns == 2
     assert result.text == "Tool get_weather returned: sunny in Oslo"
-    user, call_row, results_row, final = session.history()
+    _user, call_row, results_row, final = session.history()
     assert isinstance(call_row, BlockAssistantRow) and call_row.stop_reason == "tool_use"
     assert call_row.tool_uses[0].data["name"] == "get_weather"
     assert call_row.tool_uses[0].data["args"] == {"city": "Oslo"}
@@ -76,7 +76,7 @@ def test_failing_tool_becomes_an_error_result(services: SessionServices, simulat
 
     session = Session.create(services, model="gpt-5.5", tools=tools)
     session.run_turn("please explode")
-    results = [r for r in session.history() if isinstance(r, ToolResultsRow)][0].results
+    results = next(r for r in session.history() if isinstance(r, ToolResultsRow)).results
     assert results[0].is_error and "kaput" in results[0].content
 
 
@@ -95,7 +95,7 @@ def test_provider_failure_commits_nothing(tmp_path: Path) -> None:
     store = SqliteSessionStore(tmp_path / "s.db")
     with SessionServices(store=store, config=MobkatConfig(), simulator_base_url="http://127.0.0.1:9/v1") as svc:
         session = Session.create(svc, model="gpt-5.5")
-        with pytest.raises(ProviderError, match="gpt-5.5"):
+        with pytest.raises(ProviderError, match=r"gpt-5\.5"):
             session.run_turn("hello")
         assert session.history() == []
         assert session.idle

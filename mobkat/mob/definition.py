@@ -1,0 +1,194 @@
+"""``MobDefinition``: a mob's profiles, skills, wiring and members, loaded from TOML (the seed's
+top-level ``id`` form or upstream's ``[mob]`` form) or from the JSON form of ``mob/create``.
+Every problem is a :class:`~mobkat.errors.ConfigError` naming ``file:line: dotted.key``."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from mobkat.catalog import Catalog, ModelProfile
+from mobkat.errors import ConfigError, InvalidInputError, ToolError
+from mobkat.mob.definition_checks import check_definition, live_opens_on_spawn
+from mobkat.mob.definition_schema import (
+    Demo,
+    LiveSettings,
+    MemberSpec,
+    MobDocument,
+    Profile,
+    Skill,
+    Wiring,
+)
+from mobkat.toml_source import TomlDocument, format_key, load_toml, validate_document
+
+JSON_SOURCE = "<json>"
+"""The "file" named by errors in a definition given as JSON (``MobDefinition.from_dict``)."""
+
+
+class MobDefinition(BaseModel):
+    """A checked mob definition: every reference resolves and every model is in the catalog."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    orchestrator: str | None = None
+    profiles: dict[str, Profile]
+    skills: dict[str, Skill] = Field(default_factory=dict)
+    wiring: Wiring = Field(default_factory=Wiring)
+    members: list[MemberSpec] | None = None
+    """As written; ``None`` means one member per profile (see :meth:`members_to_spawn`)."""
+    demo: Demo | None = None
+
+    _source_path: str = PrivateAttr(default=JSON_SOURCE)
+    _base_dir: Path = PrivateAttr(default_factory=Path)
+    _models: dict[str, ModelProfile] = PrivateAttr(default_factory=dict)
+    _skill_texts: dict[str, str] = PrivateAttr(default_factory=dict)
+    _spawn: list[MemberSpec] = PrivateAttr(default_factory=list)
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str], *, catalog: Catalog | None = None) -> MobDefinition:
+        """Load the TOML file at ``path``. Skill paths are relative to its directory. ``catalog``
+        defaults to the curated catalog (pass ``Catalog.default().with_config(load_config())`` to
+        honour custom models from config)."""
+        doc = load_toml(path)
+        return cls._load(doc, Path(path).parent, catalog)
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        source: str = JSON_SOURCE,
+        base_dir: str | os.PathLike[str] | None = None,
+        catalog: Catalog | None = None,
+    ) -> MobDefinition:
+        """Load the JSON form (same keys as the TOML; ``id`` at the top level). Errors name
+        ``source`` and the dotted key (no line). Skill paths are relative to ``base_dir`` (default:
+        the current directory)."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(source, None, "", f"expected a JSON object, got {type(data).__name__}")
+        doc = TomlDocument(path=source, data=dict(data))
+        return cls._load(doc, Path(base_dir) if base_dir is not None else Path(), catalog)
+
+    @classmethod
+    def _load(cls, doc: TomlDocument, base_dir: Path, catalog: Catalog | None) -> MobDefinition:
+        raw = validate_document(MobDocument, doc)
+        checked = check_definition(doc, raw, catalog or Catalog.default(), base_dir)
+        definition = cls(
+            id=checked.mob_id,
+            orchestrator=checked.orchestrator,
+            profiles=raw.profiles,
+            skills=raw.skills,
+            wiring=raw.wiring,
+            members=raw.members,
+            demo=raw.demo,
+        )
+        definition._source_path = doc.path
+        definition._base_dir = base_dir
+        definition._models = checked.models
+        definition._skill_texts = checked.skill_texts
+        definition._spawn = checked.members
+        return definition
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def source_path(self) -> str:
+        """The file the definition came from, as given (``<json>`` for the JSON form)."""
+        return self._source_path
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory skill paths are relative to."""
+        return self._base_dir
+
+    @property
+    def orchestrator_profile(self) -> str | None:
+        """The orchestrator's profile name, if the mob has one."""
+        return self.orchestrator
+
+    def members_to_spawn(self) -> list[MemberSpec]:
+        """The members ``mobkat run`` spawns: ``[[members]]`` in file order, else one per profile
+        named after it."""
+        return list(self._spawn)
+
+    def profile(self, name: str) -> Profile:
+        """The profile ``name``; ``InvalidInputError`` naming the defined ones if there is none."""
+        found = self.profiles.get(name)
+        if found is None:
+            known = ", ".join(repr(n) for n in self.profiles)
+            raise InvalidInputError(
+                f"mob {self.id!r} has no profile {name!r} (profiles: {known})",
+                details={"mob_id": self.id, "profile": name},
+            )
+        return found
+
+    def model_profile(self, profile_name: str) -> ModelProfile:
+        """The catalog row of the profile's model (``.capabilities.realtime`` etc.)."""
+        self.profile(profile_name)
+        return self._models[profile_name]
+
+    def system_prompt(self, profile_name: str) -> str:
+        """``instructions``, then the profile's skill texts in order, joined by blank lines."""
+        profile = self.profile(profile_name)
+        parts = [profile.instructions, *(self._skill_texts[name] for name in profile.skills)]
+        return "\n\n".join(part.strip() for part in parts if part.strip())
+
+    def live_settings(self, profile_name: str) -> LiveSettings:
+        """The profile's live settings; ``open_on_spawn`` resolved (default: the model is realtime)."""
+        profile = self.profile(profile_name)
+        opens = live_opens_on_spawn(profile, self._models[profile_name])
+        if profile.live is None:
+            return LiveSettings(open_on_spawn=opens)
+        return LiveSettings(open_on_spawn=opens, turning_mode=profile.live.turning_mode, voice=profile.live.voice)
+
+    def python_tools(self, profile_name: str) -> list[Callable[..., Any]]:
+        """Import the profile's ``tools.python`` functions (``ToolError`` naming the key on failure)."""
+        profile = self.profile(profile_name)
+        return [
+            _import_function(spec, format_key(("profiles", profile_name, "tools", "python", index)))
+            for index, spec in enumerate(profile.tools.python)
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (``mob/create``); ``from_dict(to_json(), base_dir=base_dir)`` loads the
+        same definition. Skill paths stay as written (relative to :attr:`base_dir`)."""
+        out: dict[str, Any] = {"id": self.id}
+        if self.orchestrator is not None:
+            out["orchestrator"] = {"profile": self.orchestrator}
+        out["profiles"] = {
+            name: profile.model_dump(mode="json", exclude_none=True) for name, profile in self.profiles.items()
+        }
+        out["skills"] = {
+            name: skill.model_dump(mode="json", exclude_none=True) for name, skill in self.skills.items()
+        }
+        out["wiring"] = self.wiring.model_dump(mode="json")
+        if self.members is not None:
+            out["members"] = [member.model_dump(mode="json", exclude_none=True) for member in self.members]
+        if self.demo is not None:
+            out["demo"] = self.demo.model_dump(mode="json")
+        return out
+
+
+def _import_function(spec: str, key: str) -> Callable[..., Any]:
+    module_name, _, attribute = spec.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except ImportError as exc:
+        raise ToolError(f"{key}: cannot import {spec!r}: {exc}", details={"key": key, "spec": spec}) from None
+    except AttributeError:
+        raise ToolError(
+            f"{key}: module {module_name!r} has no {attribute!r}", details={"key": key, "spec": spec}
+        ) from None
+    if not callable(target):
+        raise ToolError(f"{key}: {spec!r} is not callable", details={"key": key, "spec": spec})
+    return target  # type: ignore[no-any-return]
