@@ -171,12 +171,12 @@ class SessionActor(pykka.ThreadingActor):
     def live_refresh(self, channel_id: str) -> None:
         self._runtime.run(self._channel(channel_id).refresh(), timeout=LIVE_OP_TIMEOUT)
 
-    def live_inject(self, text: str, respond: bool = True) -> bool:
-        """Put text into the open live conversation; False when no channel is open."""
+    def live_inject(self, row: HistoryRow, respond: bool = True) -> bool:
+        """Put a row into the open live conversation; False when no channel is ready for it."""
         channel = self._open_channel()
         if channel is None or channel.status.status != "ready":
             return False
-        self._runtime.run(channel.inject_text(text, respond=respond), timeout=LIVE_OP_TIMEOUT)
+        self._runtime.run(channel.inject(row, respond=respond), timeout=LIVE_OP_TIMEOUT)
         return True
 
     def live_close(self, channel_id: str) -> ChannelStatus:

@@ -25,8 +25,10 @@ class RuntimeStoppedError(RuntimeError):
 class AsyncRuntime:
     """Owns an event loop running in a daemon thread; start and stop it explicitly or as a context manager."""
 
-    def __init__(self, name: str = "mobkat-io") -> None:
+    def __init__(self, name: str = "mobkat-io", *, workers: int = 64) -> None:
         self._name = name
+        self._workers = workers
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -49,6 +51,8 @@ class AsyncRuntime:
             if self.running:
                 return self
             loop = asyncio.new_event_loop()
+            self._executor = concurrent.futures.ThreadPoolExecutor(self._workers, thread_name_prefix=f"{self._name}-worker")
+            loop.set_default_executor(self._executor)
             ready = threading.Event()
 
             def _run() -> None:
@@ -111,6 +115,12 @@ class AsyncRuntime:
                 thread.join(timeout)
             if not loop.is_running():
                 loop.close()
+            if self._executor is not None:
+                closer = threading.Thread(target=self._executor.shutdown, kwargs={"cancel_futures": True},
+                                          name=f"{self._name}-closer")
+                closer.start()
+                closer.join(timeout)  # a tool stuck in a worker thread must not hang shutdown forever
+                self._executor = None
             self._thread = None
 
     def __enter__(self) -> AsyncRuntime:

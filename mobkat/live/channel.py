@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mobkat.errors import ChannelNotReadyError, LiveError, LiveProviderError
-from mobkat.history import HistoryRow, StopReason, Usage
+from mobkat.history import HistoryRow, StopReason, Usage, row_text
 from mobkat.live.adapter import DEFAULT_VOICE, ProviderConfig, RealtimeAdapter
 from mobkat.live.inputs import check_text, decode_audio, reject_unsupported
 from mobkat.live.staging import UNTRANSCRIBED, TurnStager
@@ -123,7 +123,7 @@ class LiveChannel:
         self._staged_text: list[str] = []
         self._audio_staged = False
         self._truncations: dict[str, tuple[str, str]] = {}  # item id → (heard text, response id)
-        self._typed: dict[str, str] = {}  # typed text items sent, not yet echoed by the provider
+        self._typed: dict[str, tuple[str, HistoryRow | None]] = {}  # sent text items not yet echoed
         self._response_requested = False  # response.create sent, response.created not yet seen
         self._cancel_next = False  # interrupted before the requested response started
         self._where = f"live channel {self.channel_id} (session {session.id})"
@@ -244,11 +244,11 @@ class LiveChannel:
         await self._send_text(adapter, text)
         await self._request_response(adapter)
 
-    async def _send_text(self, adapter: RealtimeAdapter, text: str) -> None:
+    async def _send_text(self, adapter: RealtimeAdapter, text: str, row: HistoryRow | None = None) -> None:
         """Send typed text; it is staged when the provider echoes the item, so history keeps provider order."""
         self._flush_pending()
         item_id = adapter.new_text_item_id()
-        self._typed[item_id] = text
+        self._typed[item_id] = (text, row)
         await adapter.add_user_text(text, item_id)
 
     async def _request_response(self, adapter: RealtimeAdapter, modality: str | None = None) -> None:
@@ -322,10 +322,11 @@ class LiveChannel:
         await self._request_response(adapter, "text")
         return await waiter
 
-    async def inject_text(self, text: str, *, respond: bool = True) -> None:
-        """Put text into the live conversation (e.g. a peer message); it lands in history at the boundary."""
-        adapter = self._require_ready("inject text")
-        await self._send_text(adapter, text)
+    async def inject(self, row: HistoryRow, *, respond: bool = True) -> None:
+        """Put a row (e.g. a peer-message notice) into the live conversation; it lands in history, as that
+        row, at the next turn boundary."""
+        adapter = self._require_ready("inject input")
+        await self._send_text(adapter, row_text(row), row)
         if respond:
             await self._request_response(adapter)
 
@@ -426,9 +427,10 @@ class LiveChannel:
 
     def _on_item_added(self, event: Any) -> None:
         item_id = event.item.id
-        text = self._typed.pop(item_id, None) if item_id else None
-        if text is not None:
-            self._stager.stage_user(text, item_id)
+        typed = self._typed.pop(item_id, None) if item_id else None
+        if typed is not None:
+            text, row = typed
+            self._stager.stage_user(row if row is not None else text, item_id)
             self._emit(UserTranscriptFinal(text=text, provider_item_id=item_id, content_index=0))
 
     def _on_transcription(self, event: Any) -> None:

@@ -56,7 +56,8 @@ class TurnStager:
     """Accumulates one live turn; :meth:`take_turn` yields the rows to commit and resets."""
 
     def __init__(self) -> None:
-        self._user: list[tuple[str | None, str | None]] = []  # (provider item id, text) in provider order
+        # (provider item id, text or a prebuilt row) in provider order; None = transcript still pending
+        self._user: list[tuple[str | None, str | HistoryRow | None]] = []
         self.responses: dict[str, ResponseLanes] = {}
         self._order: list[str] = []
 
@@ -65,15 +66,16 @@ class TurnStager:
         return not self._user and not self.responses
 
     @property
-    def user_rows(self) -> list[UserRow]:
-        return [UserRow(content=text or UNTRANSCRIBED) for _, text in self._user]
+    def user_rows(self) -> list[HistoryRow]:
+        return [entry if not isinstance(entry, str | None) else UserRow(content=entry or UNTRANSCRIBED)
+                for _, entry in self._user]
 
     def reserve_user(self, item_id: str) -> None:
         """Keep the place of an input item whose transcript has not arrived yet."""
         self._user.append((item_id, None))
 
-    def stage_user(self, text: str, item_id: str | None = None) -> None:
-        """Stage user input; fills the place reserved for ``item_id`` if there is one."""
+    def stage_user(self, text: str | HistoryRow, item_id: str | None = None) -> None:
+        """Stage user input (text, or a typed row such as a peer notice); fills ``item_id``'s reserved place."""
         for index, (reserved, existing) in enumerate(self._user):
             if reserved is not None and reserved == item_id and existing is None:
                 self._user[index] = (item_id, text)

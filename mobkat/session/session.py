@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from mobkat.catalog import ModelProfile
-from mobkat.errors import SessionBusyError, SessionNotFoundError
+from mobkat.errors import InvalidInputError, SessionBusyError, SessionNotFoundError
 from mobkat.history import (
     AssistantBlock,
     BlockAssistantRow,
@@ -73,6 +74,8 @@ class Session:
         self.tools = tools if tools is not None else ToolRegistry()
         self.tool_timeout = DEFAULT_TOOL_TIMEOUT
         self._busy = threading.Lock()
+        self._steered: deque[HistoryRow] = deque()
+        self._commit_lock = threading.Lock()
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -149,8 +152,34 @@ class Session:
         self.services.store.update_session(self._meta)
 
     # -- committing -----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """True while a request/response turn is in progress."""
+        return self._busy.locked()
+
+    def steer(self, row: HistoryRow) -> bool:
+        """Add ``row`` to the running turn at its next model call; False (not taken) when no turn runs."""
+        if not self.running:
+            return False
+        self._steered.append(row)
+        return True
+
+    def _take_steered(self) -> list[HistoryRow]:
+        rows = []
+        while self._steered:
+            rows.append(self._steered.popleft())
+        return rows
+
+    def take_unconsumed_steers(self) -> list[HistoryRow]:
+        """Steered rows that arrived too late for the turn that just ended (run them as the next turn)."""
+        return self._take_steered()
+
     def commit(self, rows: Sequence[HistoryRow], *, turn_id: str | None = None) -> CommittedTurn:
-        """Append one turn's rows atomically (live turns commit through here too)."""
+        """Append one turn's rows atomically (live turns commit through here too). Thread-safe."""
+        with self._commit_lock:
+            return self._commit(rows, turn_id)
+
+    def _commit(self, rows: Sequence[HistoryRow], turn_id: str | None) -> CommittedTurn:
         meta = self._meta.model_copy(update={"turn_count": self._meta.turn_count + 1, "updated_at": utc_now()})
         committed = self.services.store.commit_turn(self.id, rows, meta=meta, turn_id=turn_id)
         refreshed = self.services.store.get_session(self.id)
@@ -158,15 +187,19 @@ class Session:
         return committed
 
     # -- request/response turns -------------------------------------------------------------------
-    def run_turn(self, user_input: str | HistoryRow, *, on_event: EventSink = ignore_event,
+    def run_turn(self, user_input: TurnInput, *, on_event: EventSink = ignore_event,
                  timeout: float | None = 300.0) -> TurnResult:
         """Run one turn on the services' I/O loop and wait for it (blocking)."""
         self.services.runtime.start()
         return self.services.runtime.run(self.run_turn_async(user_input, on_event=on_event), timeout)
 
-    async def run_turn_async(self, user_input: str | HistoryRow, *,
-                             on_event: EventSink = ignore_event) -> TurnResult:
-        """One request/response turn, including the tool-call loop; commits only when it completes."""
+    async def run_turn_async(self, user_input: TurnInput, *, on_event: EventSink = ignore_event) -> TurnResult:
+        """One request/response turn, including the tool-call loop; commits only when it completes.
+
+        ``user_input`` is text (a user row), a row (e.g. a peer-message notice) or several rows that
+        open the turn together. Rows passed to :meth:`steer` while the turn runs join it before the
+        next model call.
+        """
         if not self._busy.acquire(blocking=False):
             raise SessionBusyError(f"session {self.id} is already running a turn; wait for it to finish")
         try:
@@ -177,14 +210,14 @@ class Session:
         finally:
             self._busy.release()
 
-    async def _run_turn(self, user_input: str | HistoryRow, on_event: EventSink) -> TurnResult:
-        first = UserRow(content=user_input) if isinstance(user_input, str) else user_input
-        staged: list[HistoryRow] = [first]
+    async def _run_turn(self, user_input: TurnInput, on_event: EventSink) -> TurnResult:
+        staged: list[HistoryRow] = opening_rows(user_input)
         prior = self.history()
         usage, calls_made, tool_calls = Usage(), 0, 0
         on_event(SessionEvent(type="run_started"))
         reply = ModelReply("")
         while calls_made < MAX_MODEL_CALLS:
+            staged += self._take_steered()
             on_event(SessionEvent(type="turn_started"))
             reply = await self._call_model([*prior, *staged], on_event)
             calls_made += 1
@@ -226,6 +259,21 @@ class Session:
                                            self.tools.realtime_specs(), on_text_delta=delta)
         messages = history_to_chat_messages(self.instructions, rows)
         return await complete(client, self.model, messages, self.tools.specs(), on_text_delta=delta)
+
+
+TurnInput = str | HistoryRow | Sequence[HistoryRow]
+
+
+def opening_rows(user_input: TurnInput) -> list[HistoryRow]:
+    """The rows a turn starts with."""
+    if isinstance(user_input, str):
+        return [UserRow(content=user_input)]
+    if isinstance(user_input, Sequence):
+        rows: list[HistoryRow] = [row for row in user_input if not isinstance(row, str)]
+        if not rows:
+            raise InvalidInputError("a turn needs at least one input row")
+        return rows
+    return [user_input]
 
 
 def _parse_args(arguments: str) -> dict[str, Any]:

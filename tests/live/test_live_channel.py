@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
 import uuid
@@ -9,6 +10,7 @@ import uuid
 import pytest
 
 from mobkat.actor import SessionHandle
+from mobkat.config import MobkatConfig
 from mobkat.errors import (
     ChannelAlreadyBoundError,
     ChannelNotFoundError,
@@ -22,6 +24,7 @@ from mobkat.history import BlockAssistantRow, UserRow
 from mobkat.live.wire import AudioChunk, TextChunk
 from mobkat.session import Session, SessionServices, ToolRegistry
 from mobkat.simulator import Simulator, ToolRule
+from mobkat.store import MemorySessionStore
 from tests.live.conftest import open_channel, speak
 
 
@@ -260,7 +263,9 @@ def test_unrecoverable_drop_closes_with_a_typed_error(live_session: SessionHandl
     assert live_session.history() == before
 
 
-def test_no_threads_or_tasks_outlive_the_actor(services: SessionServices, no_thread_leaks: None) -> None:
+def test_no_threads_or_tasks_outlive_the_actor(simulator: Simulator, no_thread_leaks: None) -> None:
+    services = SessionServices(store=MemorySessionStore(), config=MobkatConfig(),
+                               simulator_base_url=simulator.base_url).start()
     session = Session.create(services, model="gpt-realtime-2")
     handle = SessionHandle.start(session)
     handle.run_turn("hello")
@@ -269,12 +274,11 @@ def test_no_threads_or_tasks_outlive_the_actor(services: SessionServices, no_thr
     stream.wait_for("turn_completed")
     handle.stop()
     assert not handle.ref.is_alive()
-    tasks = services.runtime.run(_other_tasks())
-    assert tasks == []
+    assert services.runtime.run(_other_tasks()) == []  # no task of the channel is left on the I/O loop
+    services.close()
+    assert not services.runtime.running
 
 
 async def _other_tasks() -> list[str]:
-    import asyncio
-
     me = asyncio.current_task()
     return [repr(t) for t in asyncio.all_tasks() if t is not me and not t.done()]
