@@ -24,7 +24,7 @@ from mobkat.live.inputs import parse_chunk
 from mobkat.live.wire import ChannelStatus, InputChunk, LiveOpenResult, Observation, TurningMode
 from mobkat.runtime import AsyncRuntime
 from mobkat.session.events import EventSink, ignore_event
-from mobkat.session.session import Session, TurnResult
+from mobkat.session.session import Session, TurnInput, TurnResult, opening_rows
 
 T = TypeVar("T")
 ASK_TIMEOUT = 30.0
@@ -57,7 +57,7 @@ class SessionActor(pykka.ThreadingActor):
             self._retire_channel()
 
     # -- turns -------------------------------------------------------------------------------------
-    def start_turn(self, user_input: str | HistoryRow,
+    def start_turn(self, user_input: TurnInput,
                    on_event: EventSink = ignore_event) -> concurrent.futures.Future[TurnResult]:
         """Start a turn on the I/O loop; through the live channel when one is open."""
         self._runtime.start()
@@ -66,8 +66,8 @@ class SessionActor(pykka.ThreadingActor):
             return self._runtime.submit(self._live_turn(channel, user_input))
         return self._runtime.submit(self.session.run_turn_async(user_input, on_event=on_event))
 
-    async def _live_turn(self, channel: LiveChannel, user_input: str | HistoryRow) -> TurnResult:
-        text = user_input if isinstance(user_input, str) else row_text(user_input)
+    async def _live_turn(self, channel: LiveChannel, user_input: TurnInput) -> TurnResult:
+        text = user_input if isinstance(user_input, str) else "\n\n".join(row_text(r) for r in opening_rows(user_input))
         rows = await channel.run_text_turn(text)
         return _live_result(self.session.id, rows)
 
@@ -210,7 +210,7 @@ class SessionHandle:
     def _ask(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         return getattr(self._proxy, name)(*args, **kwargs).get(timeout=timeout or self.timeout)
 
-    def run_turn(self, user_input: str | HistoryRow, *, on_event: EventSink = ignore_event,
+    def run_turn(self, user_input: TurnInput, *, on_event: EventSink = ignore_event,
                  timeout: float = 300.0) -> TurnResult:
         future: concurrent.futures.Future[TurnResult] = self._ask("start_turn", user_input, on_event)
         return future.result(timeout)

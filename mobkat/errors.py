@@ -149,3 +149,43 @@ class LiveProviderError(LiveError):
 
     code = "live_provider_error"
     rpc_code = INTERNAL_ERROR
+
+
+# -- mobs -----------------------------------------------------------------------------------------
+class MobError(MobkatError):
+    """A mob operation was refused; the message names the member and the remedy."""
+
+    code = "mob_error"
+    rpc_code = INVALID_PARAMS
+
+
+class MemberNotFoundError(MobError):
+    code = "member_not_found"
+
+
+class MemberExistsError(MobError):
+    code = "member_already_exists"
+
+
+class MemberBrokenError(MobError):
+    code = "member_broken"
+
+
+class WiringError(MobError):
+    code = "wiring_error"
+
+
+class InboxFullError(MobError):
+    code = "inbox_full"
+    rpc_code = SESSION_BUSY
+
+
+class NotExternallyAddressableError(MobError):
+    code = "not_externally_addressable"
+
+
+class SessionArchivedError(MobkatError):
+    """The session was archived: its history stays readable, but it no longer runs."""
+
+    code = "session_archived"
+    rpc_code = INVALID_PARAMS

@@ -1,19 +1,191 @@
-"""``mobkat run FILE``: run a mob definition."""
+"""``mobkat run FILE``: start a mob, show what happens, feed it input, save audio, print where history is.
+
+Input lines (typed, from ``--script FILE``, or piped): ``text`` goes to the default member,
+``name: text`` to a named one; ``/say TEXT`` speaks TEXT (synthesised) into the default live member,
+``/audio FILE.wav [member]`` speaks a WAV file, ``/wait SECONDS`` pauses, ``/quit`` ends. With no
+input at all (stdin closed or empty), the definition's ``[demo]`` lines are spoken.
+"""
 
 from __future__ import annotations
 
 import argparse
+import base64
+import os
 import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from mobkat.audio import encode_speech, read_wav, silence
+from mobkat.cli.run_view import AudioRecorder, EventPrinter, summary
+from mobkat.errors import MobError
+from mobkat.live.wire import AudioChunk
+from mobkat.mob.mob import Mob
+
+CHUNK_BYTES = 4800  # 100 ms of pcm16 24 kHz mono
+QUIET_S = 1.0
+SETTLE_EVENTS = {"turn_committed", "peer_message_routed", "user_transcript", "transcript_delta",
+                 "assistant_transcript", "live_opened"}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("run", help="run a mob defined in a TOML file")
     parser.add_argument("file", help="the mob definition, e.g. mobs/live-demo.toml")
+    parser.add_argument("--simulator", action="store_true", help="use the built-in simulator even with an API key")
+    parser.add_argument("--audio", metavar="FILE.wav", help="speak a WAV file (pcm16 24 kHz mono) into a live member")
+    parser.add_argument("--script", metavar="FILE", help="read input lines from FILE instead of stdin")
+    parser.add_argument("--member", help="the member input goes to by default")
+    parser.add_argument("--out", metavar="DIR", help="save assistant audio as WAV files here")
+    parser.add_argument("--state-root", metavar="PATH", help="where histories are stored (default ~/.mobkat/state)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each input to settle")
     parser.set_defaults(func=_run)
 
 
+def _state_root(arg: str | None) -> Path:
+    if arg:
+        return Path(arg)
+    return Path(os.environ.get("MOBKAT_STATE_ROOT") or Path.home() / ".mobkat" / "state")
+
+
 def _run(args: argparse.Namespace) -> int:
-    print(f"mobkat run {args.file}: mobs are not available in this build yet "
-          "(the mob runtime lands with the mob issue); try `mobkat models` or `mobkat simulator`",
-          file=sys.stderr)
-    return 2
+    state_root = _state_root(args.state_root)
+    mob = Mob.from_toml(args.file, simulator=True if args.simulator else None, state_root=state_root)
+    out_dir = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix=f"mobkat-{mob.id}-"))
+    with mob:
+        if mob.simulator is not None:
+            print(f"[mob] OFFLINE: the built-in simulator stands in for OpenAI at {mob.simulator.base_url} "
+                  "(set OPENAI_API_KEY to use the real service)", flush=True)
+        printer = EventPrinter(mob, sys.stdout).start()
+        driver = Driver(mob, args, out_dir)
+        try:
+            driver.start()
+            driver.feed(_input_lines(args))
+        except KeyboardInterrupt:
+            print("[mob] interrupted; stopping", flush=True)
+        driver.settle()
+        lines = summary(mob, driver.recorders, str(state_root / mob.id / "sessions.db"))
+    printer.join()
+    for line in lines:
+        print(line)
+    return 0
+
+
+def _input_lines(args: argparse.Namespace) -> Iterable[str] | None:
+    """Lines to feed, or None when there is no input at all (then the demo runs)."""
+    if args.script:
+        return Path(args.script).read_text(encoding="utf-8").splitlines()
+    stdin = sys.stdin
+    if stdin is None or stdin.closed:
+        return None
+    if stdin.isatty():
+        print("[mob] type lines for the members ('name: text', '/say TEXT', '/audio FILE', '/quit'); "
+              "Ctrl-D ends", flush=True)
+        return stdin
+    try:
+        lines = stdin.read().splitlines()
+    except OSError:
+        return None
+    return lines or None
+
+
+class Driver:
+    """Feeds input into the mob and waits for it to settle."""
+
+    def __init__(self, mob: Mob, args: argparse.Namespace, out_dir: Path) -> None:
+        self.mob = mob
+        self.args = args
+        self.out_dir = out_dir
+        self.recorders: list[AudioRecorder] = []
+        self.live_members: list[str] = []
+        self.default_member = ""
+
+    def start(self) -> None:
+        names = self.mob.spawn_members()
+        definition = self.mob.definition
+        wanted = [n for n in names if self._wants_live(n)]
+        for name in wanted:
+            self.mob.wait_for_event(lambda e, n=name: e.type in ("live_opened", "live_failed") and  # type: ignore[misc]
+                                    e.get("member") == n, timeout=self.args.timeout)
+            if self.mob.member(name).live.channel_id is not None:
+                recorder = AudioRecorder(name, self.out_dir)
+                self.mob.member(name).live.subscribe(recorder)
+                self.recorders.append(recorder)
+                self.live_members.append(name)
+        demo = definition.demo.member if definition.demo else None
+        self.default_member = (self.args.member or demo or (self.live_members[0] if self.live_members else None)
+                               or definition.orchestrator_profile or names[0])
+        if self.args.audio:
+            self.speak_wav(Path(self.args.audio), self.default_member)
+            self.settle()
+
+    def _wants_live(self, name: str) -> bool:
+        profile = next(m["role"] for m in self.mob.members() if m["name"] == name)
+        return self.mob.definition.live_settings(profile).open_on_spawn and \
+            self.mob.definition.model_profile(profile).capabilities.realtime
+
+    def feed(self, lines: Iterable[str] | None) -> None:
+        if lines is None:
+            if self.args.audio:
+                return
+            demo = self.mob.definition.demo
+            for text in demo.say if demo else []:
+                print(f"[you -> {demo.member if demo else ''}] (speaking) {text}", flush=True)
+                self.speak_text(text, demo.member if demo else self.default_member)
+                self.settle(demo.wait_s if demo else self.args.timeout)
+            return
+        for raw in lines:
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line == "/quit":
+                return
+            self.handle(line)
+            self.settle()
+
+    def handle(self, line: str) -> None:
+        if line.startswith("/wait"):
+            time.sleep(float(line.split()[1]) if len(line.split()) > 1 else 1.0)
+        elif line.startswith("/say "):
+            self.speak_text(line[5:].strip(), self.default_member)
+        elif line.startswith("/audio "):
+            parts = line.split()
+            self.speak_wav(Path(parts[1]), parts[2] if len(parts) > 2 else self.default_member)
+        else:
+            member, text = self.default_member, line
+            name, sep, rest = line.partition(":")
+            if sep and name.strip() in {m["name"] for m in self.mob.members()}:
+                member, text = name.strip(), rest.strip()
+            if member in self.live_members:
+                self.mob.member(member).live.send_text(text)
+            else:
+                self.mob.send(member, text)
+
+    def speak_text(self, text: str, member: str) -> None:
+        self._speak(encode_speech(text) + silence(700), member)
+
+    def speak_wav(self, path: Path, member: str) -> None:
+        self._speak(read_wav(path) + silence(700), member)
+
+    def _speak(self, pcm: bytes, member: str) -> None:
+        if member not in self.live_members:
+            raise MobError(f"member {member!r} has no live channel to speak into; live members: "
+                           f"{', '.join(self.live_members) or 'none'}")
+        live = self.mob.member(member).live
+        for offset in range(0, len(pcm), CHUNK_BYTES):
+            live.send_input(AudioChunk(data=base64.b64encode(pcm[offset:offset + CHUNK_BYTES]).decode()))
+
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait until routed messages are consumed and nothing has happened for a short quiet spell."""
+        deadline = time.monotonic() + (timeout or self.args.timeout)
+        cursor = self.mob.events_log.latest
+        while time.monotonic() < deadline:
+            self.mob.wait_idle(max(0.1, deadline - time.monotonic()))
+            busy = False
+            for event in self.mob.events(cursor, timeout=QUIET_S):
+                cursor = event.cursor
+                if event.type in SETTLE_EVENTS:
+                    busy = True
+                    break
+            if not busy and self.mob.events_log.latest == cursor:
+                return

@@ -13,14 +13,23 @@ from mobkat.mob.definition_schema import (
     ToolsConfig,
     Wiring,
 )
+from mobkat.mob.events import EventLog, MobEvent
+from mobkat.mob.messages import Envelope
+from mobkat.mob.mob import LiveControls, MemberHandle, Mob
 
 __all__ = [
     "JSON_SOURCE",
     "Demo",
+    "Envelope",
+    "EventLog",
     "LiveConfig",
+    "LiveControls",
     "LiveSettings",
+    "MemberHandle",
     "MemberSpec",
+    "Mob",
     "MobDefinition",
+    "MobEvent",
     "Profile",
     "RestartPolicy",
     "RoleWire",

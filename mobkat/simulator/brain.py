@@ -99,6 +99,9 @@ def _rule_call(
     return None
 
 
+_PEER_MESSAGE = re.compile(r"^Peer message from (?P<peer>[\w-]+):\s*(?P<body>.+)$", re.DOTALL)
+
+
 def think(messages: Sequence[BrainMessage], offered_tools: Sequence[str] = (), rules: Sequence[ToolRule] = ()) -> Reply:
     """The deterministic reply to a conversation, given the offered tool names and tool rules."""
     results = _trailing_tool_results(messages)
@@ -119,4 +122,7 @@ def think(messages: Sequence[BrainMessage], offered_tools: Sequence[str] = (), r
     what = remembered(text)
     if what is not None:
         return TextReply(text=f"Okay, I will remember: {what}.")
+    peer = _PEER_MESSAGE.match(text)
+    if peer is not None:
+        return TextReply(text=f"{peer['peer']} says: {peer['body'].strip()}")
     return TextReply(text=f"You said: {text}")

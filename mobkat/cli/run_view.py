@@ -1,0 +1,109 @@
+"""What ``mobkat run`` shows and records: mob events as readable lines, assistant audio as WAV files."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from mobkat.audio import write_wav
+from mobkat.live.wire import AssistantAudioChunk, Observation, TurnCompleted
+from mobkat.mob.events import MobEvent
+from mobkat.mob.mob import Mob
+
+
+def describe(event: MobEvent) -> str | None:
+    """One readable line for an event, or None for events not worth a line (deltas)."""
+    get = event.get
+    member = get("member")
+    kind = event.type
+    lines: dict[str, Callable[[], str]] = {
+        "member_spawned": lambda: f"[{member}] spawned as {get('comms_name')} ({get('runtime_mode')})",
+        "member_retired": lambda: f"[{member}] retired",
+        "member_restarted": lambda: f"[{member}] restarted (generation {get('generation')}): {get('error')}",
+        "member_broken": lambda: f"[{member}] BROKEN after {get('restarts')} restarts: {get('error')}",
+        "members_wired": lambda: f"[mob] wired {get('a')} <-> {get('b')}",
+        "members_unwired": lambda: f"[mob] unwired {get('a')} <-> {get('b')}",
+        "peer_message_routed": lambda: f"[{get('sender')} -> {get('receiver')}] {get('kind')} routed",
+        "peer_message_rejected": lambda: f"[{get('sender')} -> {get('receiver')}] rejected: {get('reason')}",
+        "live_opened": lambda: f"[{member}] live channel open ({get('turning_mode')}, continuity "
+                               f"{get('continuity')})",
+        "live_closed": lambda: f"[{member}] live channel closed" + (f": {get('error')}" if get("error") else ""),
+        "live_failed": lambda: f"[{member}] live channel failed: {get('error')}",
+        "user_transcript": lambda: f"[{member}] in: {get('text')}",
+        "assistant_transcript": lambda: f"[{member}] out: {get('text')}",
+        "turn_committed": lambda: (f"[{member}] turn committed ({get('messages')} rows)"
+                                   + (f": {get('text')}" if get("text") else "")),
+        "turn_failed": lambda: f"[{member}] turn failed: {get('error')}",
+    }
+    render = lines.get(kind)
+    return render() if render else None
+
+
+class EventPrinter:
+    """Follows the mob's events on a thread and prints them until the log closes."""
+
+    def __init__(self, mob: Mob, out: TextIO) -> None:
+        self._mob = mob
+        self._out = out
+        self._thread = threading.Thread(target=self._run, name="mobkat-run-printer", daemon=True)
+
+    def start(self) -> EventPrinter:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        for event in self._mob.events():
+            line = describe(event)
+            if line:
+                print(line, file=self._out, flush=True)
+
+    def join(self, timeout: float = 5.0) -> None:
+        self._thread.join(timeout)
+
+
+class AudioRecorder:
+    """Collects a live member's assistant audio and writes one WAV per turn under ``out_dir``."""
+
+    def __init__(self, member: str, out_dir: Path) -> None:
+        self.member = member
+        self.out_dir = out_dir
+        self.files: list[Path] = []
+        self._pcm = bytearray()
+        self._lock = threading.Lock()
+
+    def __call__(self, observation: Observation) -> None:
+        if isinstance(observation, AssistantAudioChunk):
+            with self._lock:
+                self._pcm += base64.b64decode(observation.data)
+        elif isinstance(observation, TurnCompleted):
+            self.flush()
+
+    def flush(self) -> Path | None:
+        with self._lock:
+            if not self._pcm:
+                return None
+            path = self.out_dir / f"{self.member}-{len(self.files) + 1:03d}.wav"
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            write_wav(path, bytes(self._pcm))
+            self._pcm = bytearray()
+            self.files.append(path)
+            return path
+
+
+def summary(mob: Mob, recorders: list[AudioRecorder], store_path: str) -> list[str]:
+    """Closing lines: where histories are, how long each is, which audio files were written."""
+    lines = [f"histories: {store_path}"]
+    for info in mob.members():
+        rows = mob.member(info["name"]).history()
+        lines.append(f"  {info['name']}: session {info['session_id']} ({len(rows)} rows)")
+    for recorder in recorders:
+        for path in recorder.files:
+            lines.append(f"audio: {path}")
+    return lines
+
+
+def render_rows(rows: list[Any]) -> list[str]:
+    return [f"  {row.role}: {getattr(row, 'text', None) or getattr(row, 'body', '')}" for row in rows]

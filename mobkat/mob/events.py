@@ -1,0 +1,171 @@
+"""Mob events: every state change as a typed event with a per-mob cursor; resumable with no gaps."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from mobkat.errors import InvalidInputError
+
+EventType = Literal[
+    "mob_started",
+    "mob_stopped",
+    "member_spawned",
+    "member_retired",
+    "member_restarted",
+    "member_broken",
+    "members_wired",
+    "members_unwired",
+    "peer_message_routed",
+    "peer_message_rejected",
+    "turn_committed",
+    "turn_failed",
+    "live_opened",
+    "live_closed",
+    "live_failed",
+    "user_transcript",
+    "transcript_delta",
+    "assistant_transcript",
+]
+
+
+class EventKind(BaseModel):
+    """``{"type": ..., <fields>}``: the tagged payload of a mob event."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: EventType
+
+
+class MobEvent(BaseModel):
+    """``{cursor, timestamp, mob_id, kind}`` — the Meerkat ``mob/events`` shape."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cursor: int
+    timestamp: str
+    mob_id: str
+    kind: EventKind
+
+    @property
+    def type(self) -> str:
+        return self.kind.type
+
+    def get(self, field: str, default: Any = None) -> Any:
+        return (self.kind.model_extra or {}).get(field, default)
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class EventLog:
+    """Append-only, thread-safe log. Cursors start at 1 and increase by one: no gaps, ever.
+
+    Keeps the newest ``capacity`` events; resuming from a cursor older than that is a typed error.
+    """
+
+    def __init__(self, mob_id: str, capacity: int = 100_000) -> None:
+        self.mob_id = mob_id
+        self._events: list[MobEvent] = []
+        self._first_cursor = 1
+        self._capacity = capacity
+        self._cond = threading.Condition()
+        self._closed = False
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    @property
+    def latest(self) -> int:
+        with self._cond:
+            return self._first_cursor + len(self._events) - 1
+
+    def append(self, type: EventType, **fields: Any) -> MobEvent:
+        with self._cond:
+            cursor = self._first_cursor + len(self._events)
+            event = MobEvent(cursor=cursor, mob_id=self.mob_id,
+                             timestamp=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                             kind=EventKind(type=type, **fields))
+            self._events.append(event)
+            if len(self._events) > self._capacity:
+                drop = len(self._events) - self._capacity
+                del self._events[:drop]
+                self._first_cursor += drop
+            self._cond.notify_all()
+            waiters = list(self._waiters)
+        for loop, flag in waiters:
+            loop.call_soon_threadsafe(flag.set)
+        return event
+
+    def after(self, cursor: int = 0, limit: int | None = None) -> list[MobEvent]:
+        """Events with a cursor greater than ``cursor``, oldest first."""
+        with self._cond:
+            if cursor < 0 or cursor > self._first_cursor + len(self._events) - 1:
+                raise InvalidInputError(f"mob {self.mob_id}: cursor {cursor} is beyond the latest event "
+                                        f"({self._first_cursor + len(self._events) - 1})")
+            if cursor + 1 < self._first_cursor:
+                raise InvalidInputError(f"mob {self.mob_id}: cursor {cursor} is older than the oldest kept event "
+                                        f"({self._first_cursor}); resume from {self._first_cursor - 1}",
+                                        details={"kind": "stale_cursor", "oldest": self._first_cursor})
+            start = cursor + 1 - self._first_cursor
+            selected = self._events[start:]
+            return selected[:limit] if limit is not None else list(selected)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            waiters = list(self._waiters)
+        for loop, flag in waiters:
+            loop.call_soon_threadsafe(flag.set)
+
+    def follow(self, after: int = 0, *, timeout: float | None = None) -> Iterator[MobEvent]:
+        """Yield events after ``after`` as they happen; ends when the log closes or ``timeout`` s pass idle."""
+        cursor = after
+        while True:
+            batch = self.after(cursor)
+            for event in batch:
+                cursor = event.cursor
+                yield event
+            if batch:
+                continue
+            with self._cond:
+                if self._closed:
+                    return
+                deadline = None if timeout is None else time.monotonic() + timeout
+                while self.latest <= cursor and not self._closed:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return
+                    self._cond.wait(remaining)
+
+    async def afollow(self, after: int = 0, *, timeout: float | None = None) -> AsyncIterator[MobEvent]:
+        """The async form of :meth:`follow` (waits on the caller's loop, never blocking it)."""
+        loop = asyncio.get_running_loop()
+        flag = asyncio.Event()
+        entry = (loop, flag)
+        with self._cond:
+            self._waiters.append(entry)
+        cursor = after
+        try:
+            while True:
+                flag.clear()
+                batch = self.after(cursor)
+                for event in batch:
+                    cursor = event.cursor
+                    yield event
+                if batch:
+                    continue
+                if self._closed:
+                    return
+                try:
+                    await asyncio.wait_for(flag.wait(), timeout)
+                except TimeoutError:
+                    return
+        finally:
+            with self._cond:
+                self._waiters.remove(entry)

@@ -1,0 +1,357 @@
+"""The supervisor actor: spawns members from profiles, wires them, routes peer messages, restarts crashes.
+
+It only ever *tells* members (never waits on a member's turn), so a slow member cannot stall routing
+for the others. Members report back with plain dict messages carrying their fence token.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pykka
+
+from mobkat.errors import (
+    InboxFullError,
+    MemberBrokenError,
+    MemberExistsError,
+    MemberNotFoundError,
+    WiringError,
+)
+from mobkat.live.channel import ReconnectPolicy
+from mobkat.mob.definition import MobDefinition
+from mobkat.mob.events import EventLog
+from mobkat.mob.member import Deliver, MemberActor, MemberIdentity, OpenLive, new_fence
+from mobkat.mob.messages import Envelope, kickoff_text
+from mobkat.mob.peer_tools import COMMS_SKILL, PeerRouter, peer_tools
+from mobkat.session import Session, SessionServices, ToolRegistry, make_tool
+
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+STOP_TIMEOUT = 20.0
+
+
+@dataclass
+class MemberRecord:
+    name: str
+    profile: str
+    identity: MemberIdentity
+    ref: pykka.ActorRef[MemberActor]
+    session_id: str
+    comms: bool
+    live_wanted: bool
+    status: Literal["active", "broken", "retired"] = "active"
+    restarts: deque[float] = field(default_factory=deque)
+    unacked: OrderedDict[str, Envelope] = field(default_factory=OrderedDict)
+    live_requested: bool = False
+
+    def view(self, wired_to: list[str]) -> dict[str, Any]:
+        return {"name": self.name, "role": self.profile, "generation": self.identity.generation,
+                "fence_token": self.identity.fence_token, "status": self.status, "session_id": self.session_id,
+                "wired_to": wired_to, "queued": len(self.unacked), "comms_name": self.identity.comms_name}
+
+
+class Supervisor(pykka.ThreadingActor):
+    """Owns the roster and the wiring graph of one mob."""
+
+    def __init__(self, definition: MobDefinition, services: SessionServices, events: EventLog, *,
+                 inbox_capacity: int = 1024, tool_timeout_s: float = 30.0,
+                 reconnect: ReconnectPolicy | None = None) -> None:
+        super().__init__()
+        self.definition = definition
+        self.services = services
+        self.events = events
+        self.inbox_capacity = inbox_capacity
+        self.tool_timeout_s = tool_timeout_s
+        self.reconnect = reconnect
+        self.members: dict[str, MemberRecord] = {}
+        self.retired: dict[str, MemberRecord] = {}
+        self.edges: set[frozenset[str]] = set()
+
+    # -- spawning -------------------------------------------------------------------------------------
+    def spawn(self, profile: str, name: str | None = None, initial_message: str | None = None,
+              generation: int = 0) -> dict[str, Any]:
+        """Create the member's session and actor, wire it by the auto-wiring rules, and kick it off."""
+        name = name or profile
+        if not NAME.match(name) or name.startswith("__flow_"):
+            raise WiringError(f"member name {name!r} is not a valid identifier (letters, digits, '_' and '-', "
+                              "starting with a letter or '_')")
+        if name in self.members:
+            raise MemberExistsError(f"mob {self.definition.id}: member {name!r} already exists; retire it first "
+                                    "or choose another name")
+        prof = self.definition.profile(profile)
+        identity = MemberIdentity(mob_id=self.definition.id, role=profile, name=name, generation=generation,
+                                  fence_token=new_fence())
+        session = Session.create(self.services, model=prof.model, provider=prof.provider,
+                                 instructions=self._instructions(profile), tools=self._tools(profile, name),
+                                 labels={"mob_id": self.definition.id, "role": profile, "member": name})
+        live = self.definition.live_settings(profile)
+        record = MemberRecord(name=name, profile=profile, identity=identity, session_id=session.id,
+                              ref=self._start_actor(session, identity, profile), comms=prof.tools.comms,
+                              live_wanted=live.open_on_spawn and session.profile.capabilities.realtime)
+        self.members[name] = record
+        self.retired.pop(name, None)
+        self.events.append("member_spawned", member=name, role=profile, generation=generation,
+                           fence_token=identity.fence_token, runtime_mode=prof.runtime_mode,
+                           session_id=session.id, comms_name=identity.comms_name)
+        for peer in self._auto_wire_targets(record):
+            self._wire(name, peer)
+        kickoff = initial_message
+        if kickoff is None and (prof.runtime_mode == "autonomous_host" or record.live_wanted):
+            kickoff = kickoff_text(self.definition.id, name, profile)  # a live member must not stay idle
+        if kickoff is not None:
+            self._send(record, Envelope(sender="operator", receiver=name, body=kickoff))
+        return record.view(self._wired_to(name))
+
+    def _instructions(self, profile: str) -> str:
+        prompt = self.definition.system_prompt(profile)
+        if self.definition.profile(profile).tools.comms:
+            prompt = f"{prompt}\n\n{COMMS_SKILL}" if prompt else COMMS_SKILL
+        return prompt
+
+    def _tools(self, profile: str, name: str) -> ToolRegistry:
+        tools = ToolRegistry()
+        if self.definition.profile(profile).tools.comms:
+            for tool in peer_tools(PeerRouter(self.actor_ref, name)):
+                tools.add(tool)
+        for func in self.definition.python_tools(profile):
+            tools.add(make_tool(func))
+        return tools
+
+    def _start_actor(self, session: Session, identity: MemberIdentity, profile: str) -> pykka.ActorRef[MemberActor]:
+        return MemberActor.start(session, identity, self.actor_ref, self.events,
+                                 self.definition.live_settings(profile), reconnect=self.reconnect,
+                                 tool_timeout_s=self.tool_timeout_s)
+
+    def _auto_wire_targets(self, record: MemberRecord) -> list[str]:
+        if not record.comms:
+            return []
+        role, orchestrator = record.profile, self.definition.orchestrator_profile
+        wiring = self.definition.wiring
+        targets: set[str] = set()
+        for other in self._active():
+            if other.name == record.name or not other.comms:
+                continue
+            if wiring.auto_wire_orchestrator and orchestrator and (
+                    (role != orchestrator and other.profile == orchestrator)
+                    or (role == orchestrator and other.profile != orchestrator)):
+                targets.add(other.name)
+            for rule in wiring.role_wiring:
+                if (rule.a == role and other.profile == rule.b) or (rule.b == role and other.profile == rule.a):
+                    targets.add(other.name)
+        return sorted(targets)
+
+    def _active(self) -> list[MemberRecord]:
+        return [m for m in self.members.values() if m.status == "active"]
+
+    # -- retire / respawn ------------------------------------------------------------------------------
+    def retire(self, name: str) -> bool:
+        """Close the member's live channel, stop it, drop its edges. Idempotent for unknown names."""
+        record = self.members.pop(name, None)
+        if record is None:
+            return False
+        for peer in self._wired_to(name):
+            self._unwire(name, peer)
+        self._stop_actor(record)
+        record.status = "retired"
+        self.retired[name] = record
+        self.events.append("member_retired", member=name, role=record.profile,
+                           generation=record.identity.generation)
+        return True
+
+    def respawn(self, name: str, initial_message: str | None = None) -> dict[str, Any]:
+        """Retire and spawn again with the same profile and peers, in a fresh session, generation + 1."""
+        record = self.members.get(name)
+        if record is None:
+            raise MemberNotFoundError(f"mob {self.definition.id}: no member {name!r} to respawn")
+        peers = self._wired_to(name)
+        generation = record.identity.generation
+        self.retire(name)
+        self.spawn(record.profile, name, initial_message, generation=generation + 1)
+        for peer in peers:
+            if peer in self.members:
+                self._wire(name, peer)
+        return self.members[name].view(self._wired_to(name))
+
+    def _stop_actor(self, record: MemberRecord) -> None:
+        if not record.ref.is_alive():
+            return
+        try:
+            record.ref.proxy().close_live().get(timeout=STOP_TIMEOUT)
+        except Exception:  # a member that cannot close cleanly is stopped anyway
+            pass
+        try:
+            record.ref.stop(timeout=STOP_TIMEOUT)
+        except Exception:
+            pass
+
+    def stop_members(self) -> None:
+        """Stop every member (closing live channels first); the mob's history stays in the store."""
+        for name in list(self.members):
+            record = self.members[name]
+            self._stop_actor(record)
+        self.events.append("mob_stopped", members=sorted(self.members))
+
+    def on_stop(self) -> None:
+        for record in self.members.values():
+            self._stop_actor(record)
+
+    # -- wiring ----------------------------------------------------------------------------------------
+    def wire(self, a: str, b: str) -> bool:
+        """Wire two members (a symmetric edge); idempotent: False if already wired."""
+        self._check_pair(a, b)
+        return self._wire(a, b)
+
+    def unwire(self, a: str, b: str) -> bool:
+        self._check_pair(a, b)
+        return self._unwire(a, b)
+
+    def _check_pair(self, a: str, b: str) -> None:
+        if a == b:
+            raise WiringError(f"cannot wire member {a!r} to itself")
+        for name in (a, b):
+            record = self._require(name)
+            if record.status == "broken":
+                raise MemberBrokenError(f"member {name!r} is broken (restart limit reached); respawn or retire it")
+            if not record.comms:
+                raise WiringError(f"member {name!r} has tools.comms = false, so it cannot be wired")
+
+    def _wire(self, a: str, b: str) -> bool:
+        edge = frozenset((a, b))
+        if edge in self.edges:
+            return False
+        self.edges.add(edge)
+        self.events.append("members_wired", a=a, b=b)
+        for me, peer in ((a, b), (b, a)):
+            description = self.definition.profile(self.members[peer].profile).peer_description
+            self._send(self.members[me], Envelope(sender=peer, receiver=me, kind="lifecycle",
+                                                   body=f"peer {peer} ({description or 'no description'}) "
+                                                        "is now wired to you"))
+        return True
+
+    def _unwire(self, a: str, b: str) -> bool:
+        edge = frozenset((a, b))
+        if edge not in self.edges:
+            return False
+        self.edges.discard(edge)
+        self.events.append("members_unwired", a=a, b=b)
+        for me, peer in ((a, b), (b, a)):
+            if me in self.members:
+                self._send(self.members[me], Envelope(sender=peer, receiver=me, kind="lifecycle",
+                                                       body=f"peer {peer} is no longer wired to you"))
+        return True
+
+    def _wired_to(self, name: str) -> list[str]:
+        return sorted(next(iter(edge - {name})) for edge in self.edges if name in edge)
+
+    def peers_of(self, name: str) -> list[dict[str, Any]]:
+        return [{"name": peer, "role": self.members[peer].profile,
+                 "description": self.definition.profile(self.members[peer].profile).peer_description}
+                for peer in self._wired_to(name) if peer in self.members]
+
+    # -- routing ---------------------------------------------------------------------------------------
+    def route(self, envelope: Envelope) -> str:
+        """Deliver a peer (or operator) message if the pair is wired and the inbox has room."""
+        receiver = self._require(envelope.receiver)
+        if receiver.status == "broken":
+            raise MemberBrokenError(f"member {receiver.name!r} is broken (restart limit reached) and takes no "
+                                    "messages; respawn it")
+        if envelope.sender != "operator":
+            self._require(envelope.sender)
+            if frozenset((envelope.sender, envelope.receiver)) not in self.edges:
+                self.events.append("peer_message_rejected", sender=envelope.sender, receiver=envelope.receiver,
+                                   reason="not_wired")
+                raise WiringError(f"wiring error: {envelope.sender} and {envelope.receiver} are not wired; "
+                                  f"only wired members can message each other (peers of {envelope.sender}: "
+                                  f"{', '.join(self._wired_to(envelope.sender)) or 'none'})")
+        if len(receiver.unacked) >= self.inbox_capacity:
+            self.events.append("peer_message_rejected", sender=envelope.sender, receiver=envelope.receiver,
+                               reason="inbox_full")
+            raise InboxFullError(f"the inbox of {receiver.name} is full ({self.inbox_capacity} messages waiting); "
+                                 "retry later", details={"capacity": self.inbox_capacity})
+        self._send(receiver, envelope)
+        self.events.append("peer_message_routed", sender=envelope.sender, receiver=envelope.receiver,
+                           kind=envelope.kind, message_id=envelope.id)
+        return envelope.id
+
+    def _send(self, record: MemberRecord, envelope: Envelope) -> None:
+        if envelope.kind != "lifecycle":
+            record.unacked[envelope.id] = envelope
+        try:
+            record.ref.tell(Deliver(envelope))
+        except pykka.ActorDeadError:
+            pass  # kept in unacked: redelivered when the member restarts
+
+    def _require(self, name: str) -> MemberRecord:
+        record = self.members.get(name)
+        if record is None:
+            raise MemberNotFoundError(f"mob {self.definition.id}: member {name!r} not found (members: "
+                                      f"{', '.join(sorted(self.members)) or 'none'})")
+        return record
+
+    # -- reads ---------------------------------------------------------------------------------------
+    def roster(self) -> list[dict[str, Any]]:
+        return [r.view(self._wired_to(r.name)) for r in self.members.values()]
+
+    def member_ref(self, name: str) -> pykka.ActorRef[MemberActor]:
+        return self._require(name).ref
+
+    def session_id(self, name: str) -> str:
+        record = self.members.get(name) or self.retired.get(name)
+        if record is None:
+            raise MemberNotFoundError(f"mob {self.definition.id}: member {name!r} not found")
+        return record.session_id
+
+    def pending(self) -> int:
+        """Messages routed but not yet consumed by a committed turn."""
+        return sum(len(r.unacked) for r in self.members.values() if r.status == "active")
+
+    # -- reports from members -----------------------------------------------------------------------------
+    def on_receive(self, message: Any) -> Any:
+        if not isinstance(message, dict):
+            return None
+        for key, handler in (("consumed", self._consumed), ("turn_committed", self._turn_committed),
+                             ("member_crashed", self._member_crashed)):
+            if key in message:
+                record = self.members.get(message[key])
+                if record is not None and record.identity.fence_token == message.get("fence"):
+                    handler(record, message)
+                return None
+        return None
+
+    def _consumed(self, record: MemberRecord, message: dict[str, Any]) -> None:
+        for message_id in message["ids"]:
+            record.unacked.pop(message_id, None)
+
+    def _turn_committed(self, record: MemberRecord, _message: dict[str, Any]) -> None:
+        if record.live_wanted and not record.live_requested:
+            record.live_requested = True
+            record.ref.tell(OpenLive())
+
+    def _member_crashed(self, record: MemberRecord, message: dict[str, Any]) -> None:
+        policy = self.definition.profile(record.profile).restart
+        now = time.monotonic()
+        while record.restarts and now - record.restarts[0] > policy.within_s:
+            record.restarts.popleft()
+        if len(record.restarts) >= policy.max_restarts:
+            record.status = "broken"
+            self.events.append("member_broken", member=record.name, error=message.get("error"),
+                               restarts=len(record.restarts), within_s=policy.within_s)
+            return
+        record.restarts.append(now)
+        record.identity = record.identity.next_generation()
+        session = Session.load(self.services, record.session_id, tools=self._tools(record.profile, record.name))
+        record.ref = self._start_actor(session, record.identity, record.profile)
+        self.events.append("member_restarted", member=record.name, generation=record.identity.generation,
+                           fence_token=record.identity.fence_token, error=message.get("error"))
+        for envelope in list(record.unacked.values()):
+            record.ref.tell(Deliver(envelope))
+        record.live_requested = False
+        if record.live_wanted and not session.idle:
+            record.live_requested = True
+            record.ref.tell(OpenLive())
+
+
+__all__ = ["MemberRecord", "Supervisor"]

@@ -1,0 +1,171 @@
+"""Realms and the server's session actors.
+
+A realm is a named scope of sessions and state: ``<state_root>/realms/<realm_id>/sessions.db``.
+A server serves exactly one realm, so one realm never sees another's sessions. Sessions get a
+:class:`~mobkat.actor.SessionActor` when first addressed (after a restart they are loaded lazily
+from the store, so committed history is always readable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pykka
+
+from mobkat.actor import ASK_TIMEOUT, SessionHandle
+from mobkat.errors import InvalidInputError, SessionArchivedError, SessionNotFoundError
+from mobkat.session import Session, SessionServices
+from mobkat.store import SESSIONS_DB, MemorySessionStore, SessionStore, SqliteSessionStore
+
+STATE_ROOT_ENV = "MOBKAT_STATE_ROOT"
+REALM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+Backend = Literal["sqlite", "memory"]
+
+
+def default_state_root() -> Path:
+    """``$MOBKAT_STATE_ROOT`` if set, else ``~/.mobkat/state``."""
+    env = os.environ.get(STATE_ROOT_ENV)
+    return Path(env) if env else Path.home() / ".mobkat" / "state"
+
+
+def check_realm_id(realm_id: str) -> str:
+    if not REALM_ID.fullmatch(realm_id) or ".." in realm_id:
+        raise InvalidInputError(
+            f"realm id {realm_id!r} is not valid: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit", details={"realm_id": realm_id})
+    return realm_id
+
+
+@dataclass(frozen=True)
+class Realm:
+    """Where this server's sessions live."""
+
+    realm_id: str
+    state_root: Path
+    backend: Backend = "sqlite"
+    isolated: bool = False
+
+    @classmethod
+    def resolve(cls, *, realm_id: str | None, isolated: bool, state_root: Path | None,
+                backend: Backend = "sqlite") -> Realm:
+        """``--realm ID`` names a shared realm; without it (or with ``--isolated``) each start is a new one."""
+        if realm_id is not None and isolated:
+            raise InvalidInputError("--realm and --isolated cannot be used together: pick one")
+        root = state_root if state_root is not None else default_state_root()
+        if realm_id is None:
+            return cls(f"isolated-{uuid.uuid4().hex[:16]}", root, backend, isolated=True)
+        return cls(check_realm_id(realm_id), root, backend)
+
+    @property
+    def root(self) -> Path:
+        return self.state_root / "realms" / self.realm_id
+
+    @property
+    def database(self) -> Path | None:
+        return None if self.backend == "memory" else self.root / SESSIONS_DB
+
+    def open_store(self) -> SessionStore:
+        database = self.database
+        return MemorySessionStore() if database is None else SqliteSessionStore(database)
+
+
+class SessionEntry:
+    """A session actor as the server reaches it: every call runs off the event loop."""
+
+    def __init__(self, handle: SessionHandle, session_id: str) -> None:
+        self.handle = handle
+        self.session_id = session_id
+        self._proxy = handle.ref.proxy()
+
+    async def call(self, name: str, *args: Any, timeout: float = ASK_TIMEOUT) -> Any:
+        """Call actor method ``name`` and await its answer without blocking the loop."""
+        proxy = self._proxy
+
+        def ask() -> Any:
+            try:
+                return getattr(proxy, name)(*args).get(timeout=timeout)
+            except pykka.ActorDeadError:
+                raise SessionNotFoundError(f"session {self.session_id} is no longer running",
+                                           details={"session_id": self.session_id}) from None
+
+        return await asyncio.to_thread(ask)
+
+
+class SessionDirectory:
+    """The realm's session actors, started on demand."""
+
+    def __init__(self, services: SessionServices, *, tool_timeout_s: float = 30.0) -> None:
+        self.services = services
+        self.tool_timeout_s = tool_timeout_s
+        self._entries: dict[str, SessionEntry] = {}
+        self._loading: dict[str, asyncio.Future[SessionEntry]] = {}
+
+    def loaded(self, session_id: str) -> bool:
+        return session_id in self._entries
+
+    def entries(self) -> list[SessionEntry]:
+        return list(self._entries.values())
+
+    async def create(self, *, model: str | None, provider: str | None, instructions: str,
+                     labels: dict[str, str] | None) -> SessionEntry:
+        """Create and persist a new idle session and start its actor."""
+        session = await asyncio.to_thread(Session.create, self.services, model=model, provider=provider,
+                                          instructions=instructions, labels=labels)
+        return await self._start(session)
+
+    async def get(self, session_id: str) -> SessionEntry:
+        """The running actor of ``session_id``, loading the session from the store if needed."""
+        entry = self._entries.get(session_id)
+        if entry is not None:
+            return entry
+        pending = self._loading.get(session_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[SessionEntry] = asyncio.get_running_loop().create_future()
+        self._loading[session_id] = future
+        try:
+            session = await asyncio.to_thread(Session.load, self.services, session_id)
+            if session.meta.archived:
+                raise SessionArchivedError(
+                    f"session {session_id} is archived: its history stays readable, but it cannot run turns "
+                    "or open live channels", details={"session_id": session_id})
+            entry = await self._start(session)
+            future.set_result(entry)
+            return entry
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else needs to
+            raise
+        finally:
+            del self._loading[session_id]
+
+    def adopt(self, handle: SessionHandle, session_id: str) -> SessionEntry:
+        """Serve a session whose actor someone else started (e.g. a mob member)."""
+        entry = SessionEntry(handle, session_id)
+        self._entries[session_id] = entry
+        return entry
+
+    async def _start(self, session: Session) -> SessionEntry:
+        handle = await asyncio.to_thread(SessionHandle.start, session, tool_timeout_s=self.tool_timeout_s)
+        return self.adopt(handle, session.id)
+
+    async def retire(self, session_id: str) -> None:
+        """Stop a session's actor (closing its live channel); it can be loaded again later."""
+        entry = self._entries.pop(session_id, None)
+        if entry is not None:
+            await asyncio.to_thread(entry.handle.stop)
+
+    def stop_all(self, timeout: float = 30.0) -> None:
+        """Stop every actor (blocking; call from outside the event loop while it still runs)."""
+        entries, self._entries = list(self._entries.values()), {}
+        for entry in entries:
+            try:
+                entry.handle.stop(timeout=timeout)
+            except Exception:  # stopping must go on for the others
+                pass
