@@ -123,8 +123,8 @@ def main() -> None:
                 stream.wait_for("turn_interrupted")
                 assert player.item_id is not None
                 heard = handle.live_truncate(channel_id, player.item_id, 0, player.played_ms)
-                print(f"  speech detected; received {player.received_ms} ms, played {player.played_ms} ms, "
-                      f"heard: {heard!r}")
+                print(f"  turn_interrupted (server VAD heard the user); received {player.received_ms} ms, "
+                      f"played {player.played_ms} ms, heard: {heard!r}")
                 show_rest_of_turn(stream)
                 row = last_assistant(handle)
                 print(f"  history keeps only what was heard: {row.text == heard} (stop_reason={row.stop_reason})")

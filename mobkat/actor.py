@@ -198,7 +198,7 @@ def _live_result(session_id: str, rows: list[HistoryRow]) -> TurnResult:
 class SessionHandle:
     """Thread-safe front of a SessionActor: every call has a deadline."""
 
-    def __init__(self, ref: pykka.ActorRef[SessionActor], *, timeout: float = ASK_TIMEOUT) -> None:
+    def __init__(self, ref: pykka.ActorRef[Any], *, timeout: float = ASK_TIMEOUT) -> None:
         self.ref = ref
         self.timeout = timeout
         self._proxy = ref.proxy()

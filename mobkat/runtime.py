@@ -51,7 +51,8 @@ class AsyncRuntime:
             if self.running:
                 return self
             loop = asyncio.new_event_loop()
-            self._executor = concurrent.futures.ThreadPoolExecutor(self._workers, thread_name_prefix=f"{self._name}-worker")
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                self._workers, thread_name_prefix=f"{self._name}-worker")
             loop.set_default_executor(self._executor)
             ready = threading.Event()
 

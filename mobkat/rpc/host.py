@@ -1,0 +1,199 @@
+"""The server host: options, what handlers reach (realm, sessions, live listener), start-up and shutdown.
+
+All of the server's asyncio code runs on the session services' I/O loop (``services.runtime``);
+the calling thread only waits for it, handles SIGTERM/SIGINT, and stops the actors afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from mobkat.config import MobkatConfig, load_config
+from mobkat.errors import ChannelNotFoundError, InvalidInputError, MobkatError
+from mobkat.rpc import live, sessions
+from mobkat.rpc.live_ws import LiveWsListener
+from mobkat.rpc.realms import Backend, Realm, SessionDirectory, SessionEntry
+from mobkat.rpc.registry import MethodRegistry
+from mobkat.rpc.server import serve_stdio, start_tcp
+from mobkat.rpc.tokens import DEFAULT_TOKEN_TTL_S
+from mobkat.session import SessionServices
+from mobkat.simulator import Simulator, SimulatorScript
+from mobkat.store import SessionStore
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class ServerOptions:
+    """What ``mobkat rpc`` was started with (see ``mobkat rpc --help``)."""
+
+    tcp: Address | None = None
+    live_ws: Address | None = None
+    live_ws_scheme: str = "ws"
+    realm: str | None = None
+    isolated: bool = False
+    instance: str | None = None
+    realm_backend: Backend = "sqlite"
+    state_root: Path | None = None
+    context_root: Path | None = None
+    user_config_root: Path | None = None
+    allow_remote: bool = False
+    simulator: bool = False
+    simulator_pace: float = 0.0
+    live_tool_timeout_ms: int = 30_000
+    token_ttl_s: float = DEFAULT_TOKEN_TTL_S
+
+    def check(self) -> None:
+        """Refuse non-loopback listeners unless ``--allow-remote`` (there is no auth)."""
+        for flag, address in (("--tcp", self.tcp), ("--live-ws", self.live_ws)):
+            if address is not None and not self.allow_remote and not is_loopback(address[0]):
+                raise InvalidInputError(
+                    f"{flag} {address[0]}:{address[1]} is not a loopback address; the RPC server has no "
+                    f"authentication, so pass --allow-remote to listen there anyway ({flag.lstrip('-')})",
+                    details={"flag": flag, "host": address[0]})
+
+
+class ServerHost:
+    """Everything a method handler can reach."""
+
+    def __init__(self, options: ServerOptions, realm: Realm, config: MobkatConfig, store: SessionStore,
+                 simulator: Simulator | None = None) -> None:
+        self.options = options
+        self.realm = realm
+        self.config = config
+        self.store = store
+        self.simulator = simulator
+        self.services = SessionServices(store=store, config=config,
+                                        simulator_base_url=simulator.base_url if simulator else None)
+        self.sessions = SessionDirectory(self.services, tool_timeout_s=options.live_tool_timeout_ms / 1000)
+        self.channels: dict[str, SessionEntry] = {}
+        self.live: LiveWsListener | None = None
+        self.registry = MethodRegistry()
+        sessions.register(self.registry)
+        if options.live_ws is not None:
+            live.register(self.registry)
+
+    def method_hint(self, method: str) -> str:
+        """Why an unknown method is unknown, when we can tell."""
+        if method.startswith("live/") and self.options.live_ws is None:
+            return " (live/* methods need the server started with --live-ws ADDR)"
+        return ""
+
+    async def channel_entry(self, channel_id: str) -> SessionEntry:
+        """The session actor that owns ``channel_id`` (channels opened elsewhere are found too)."""
+        entry = self.channels.get(channel_id)
+        if entry is not None:
+            return entry
+        for candidate in self.sessions.entries():
+            if await candidate.call("live_channel_id") == channel_id:
+                self.channels[channel_id] = candidate
+                return candidate
+        raise ChannelNotFoundError(f"channel {channel_id} not found", details={"channel_id": channel_id})
+
+    # -- running -------------------------------------------------------------------------------------
+    async def serve(self, stop: asyncio.Event, stdio: tuple[int, int] | None) -> None:
+        """Bind the listeners, then serve until stdin closes (stdio) or ``stop`` is set."""
+        options = self.options
+        tcp_server = None
+        try:
+            if options.live_ws is not None:
+                self.live = await LiveWsListener(*options.live_ws, scheme=options.live_ws_scheme,
+                                                 token_ttl_s=options.token_ttl_s).start()
+                _say(f"mobkat-rpc live-ws listening on {self.live.base_url} (advertised scheme: {self.live.scheme})")
+            if options.tcp is not None:
+                tcp_server = await start_tcp(self, options.tcp)
+                host, port = next(iter(tcp_server.sockets)).getsockname()[:2]
+                _say(f"mobkat-rpc listening on tcp://{host}:{port} (realm {self.realm.realm_id})")
+            waiters = [asyncio.create_task(stop.wait())]
+            if stdio is not None:
+                waiters.append(asyncio.create_task(serve_stdio(self, *stdio)))
+            done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for task in done:
+                task.result()
+        finally:
+            if tcp_server is not None:
+                tcp_server.close()
+            if self.live is not None:
+                await self.live.stop()
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_server(options: ServerOptions, *, stdio: tuple[int, int] | None) -> int:
+    """Start everything, serve, and shut down cleanly; returns the exit code."""
+    options.check()
+    if options.live_ws is None and options.tcp is None and stdio is None:
+        raise InvalidInputError("nothing to serve: no stdio and no --tcp")
+    realm = Realm.resolve(realm_id=options.realm, isolated=options.isolated, state_root=options.state_root,
+                          backend=options.realm_backend)
+    config = load_config(project_dir=options.context_root, user_dir=options.user_config_root)
+    simulator: Simulator | None = None
+    if options.simulator:
+        simulator = Simulator(script=SimulatorScript(pace=options.simulator_pace), record_frames=False).start()
+        _say(f"mobkat-rpc: the built-in simulator stands in for every provider ({simulator.base_url}); "
+             "no real model is called")
+    store = realm.open_store()
+    host: ServerHost | None = None
+    try:
+        host = ServerHost(options, realm, config, store, simulator)
+        if options.live_ws is not None and simulator is None:
+            _require_live_credential(host)
+        return _serve(host, stdio)
+    finally:
+        if host is not None:
+            host.services.close()
+        store.close()
+        if simulator is not None:
+            simulator.stop()
+
+
+def _require_live_credential(host: ServerHost) -> None:
+    try:
+        host.services.endpoints.resolve("openai")
+    except MobkatError as exc:
+        raise InvalidInputError(
+            f"--live-ws needs an OpenAI credential for live channels: {exc.message}. Set OPENAI_API_KEY, "
+            "or pass --simulator (or MOBKAT_SIMULATOR=1) to use the offline simulator") from None
+
+
+def _serve(host: ServerHost, stdio: tuple[int, int] | None) -> int:
+    runtime = host.services.runtime.start()
+    stop = asyncio.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        with contextlib.suppress(RuntimeError):
+            runtime.call_soon(stop.set)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        runtime.run(host.serve(stop, stdio), timeout=None)
+    finally:
+        host.sessions.stop_all()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
