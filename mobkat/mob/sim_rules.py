@@ -1,7 +1,7 @@
 """How the simulator's deterministic "model" behaves inside a mob, so that demos and tests relay.
 
 Installed on a simulator that a mob starts itself (and available to tests that bring their own):
-"ask the <peer>: <question>" makes the model call ``send_message``; a peer message that asks a question
+"ask the <peer>: <question>" (colon or comma required) makes the model call ``send_message``; a peer message that asks a question
 makes the receiving model answer the sender with ``send_message``; answers (no question mark at the
 end) are just spoken or written back, which ends the exchange.
 """
@@ -19,7 +19,7 @@ PEER_RULES: list[ToolRule] = [
                            "real knowledge)"},
     ),
     ToolRule(
-        pattern=r"\bask (?:the )?(?P<peer>[A-Za-z_][\w-]*)[:,]?\s+(?P<body>.+)",
+        pattern=r"\bask the (?P<peer>[A-Za-z_][\w-]*)[:,]\s+(?P<body>.+)",
         tool="send_message",
         arguments={"peer": "{peer}", "body": "{body}"},
     ),

@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from mobkat.config import MobkatConfig, load_config
 from mobkat.errors import ChannelNotFoundError, InvalidInputError, MobkatError
@@ -123,7 +124,7 @@ class ServerHost:
                 tcp_server = await start_tcp(self, options.tcp)
                 host, port = next(iter(tcp_server.sockets)).getsockname()[:2]
                 _say(f"mobkat-rpc listening on tcp://{host}:{port} (realm {self.realm.realm_id})")
-            waiters = [asyncio.create_task(stop.wait())]
+            waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
             if stdio is not None:
                 waiters.append(asyncio.create_task(serve_stdio(self, *stdio)))
             done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

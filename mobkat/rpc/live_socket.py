@@ -120,7 +120,7 @@ class LiveSocket:
                     self._accept_pcm(message)
                 elif not self._accept_text(message):
                     await self._refuse(CLOSE_INVALID_DATA, "invalid_text_frame",
-                                       "text frames must be JSON input chunks such as {\"kind\":\"text\",\"text\":\"hi\"}; "
+                                       'text frames must be JSON input chunks such as {"kind":"text","text":"hi"}; '
                                        "the channel was closed")
                     return
         except ConnectionClosed as exc:

@@ -84,9 +84,7 @@ class LiveWsListener:
 
     async def _serve(self, ws: ServerConnection) -> None:
         query = parse_qs(urlsplit(ws.request.path if ws.request else "").query)
-        token = (query.get("token") or [None])[0]
-        channel = (query.get("channel") or [None])[0]
-        fmt = (query.get("format") or [None])[0]
+        token, channel, fmt = (next(iter(query.get(key, [])), None) for key in ("token", "channel", "format"))
         try:
             grant = self.tokens.redeem(token, channel)
         except TokenRejected as rejection:

@@ -1,0 +1,123 @@
+"""``mobkat rpc`` (also ``mobkat-rpc``): the JSON-RPC server on stdio, or on TCP with ``--tcp``.
+
+stdout carries only JSON-RPC lines: before serving, the real stdout is kept for the protocol and
+file descriptor 1 is pointed at stderr, so nothing else can ever print there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from mobkat.errors import InvalidInputError
+from mobkat.rpc.host import Address, ServerOptions, run_server
+from mobkat.rpc.tokens import token_ttl_from_env
+
+SIMULATOR_ENV = "MOBKAT_SIMULATOR"
+LOG_LEVEL_ENV = "MOBKAT_LOG_LEVEL"
+
+
+def parse_address(text: str) -> Address:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6); port 0 picks a free port."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:0)")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        number = int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: port {port!r} is not a number") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: port {number} is out of range 0..65535")
+    return host, number
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``rpc`` subcommand."""
+    parser = subparsers.add_parser(
+        "rpc", help="serve the JSON-RPC API (stdio by default)",
+        description="JSON-RPC 2.0, one JSON object per line, on stdin/stdout (logs on stderr) or on TCP.")
+    parser.add_argument("--tcp", type=parse_address, metavar="ADDR", help="serve on TCP instead of stdio")
+    parser.add_argument("--live-ws", type=parse_address, metavar="ADDR",
+                        help="listen for live-channel WebSockets (enables live/*); port 0 picks a free port")
+    parser.add_argument("--live-ws-scheme", choices=("ws", "wss"), default="ws",
+                        help="scheme of the advertised live socket URL (behind a TLS proxy: wss)")
+    parser.add_argument("--live-webrtc", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--live-tool-timeout-ms", type=_positive_int, default=30_000, metavar="MS",
+                        help="timeout of a tool call inside a live turn (default 30000)")
+    parser.add_argument("--realm", metavar="ID", help="serve this realm's sessions (default: a new isolated realm)")
+    parser.add_argument("--isolated", action="store_true", help="a new, private realm for this process")
+    parser.add_argument("--instance", metavar="ID", help="an instance label reported by config/get")
+    parser.add_argument("--realm-backend", choices=("sqlite", "memory", "jsonl"), default="sqlite",
+                        help="where sessions are stored (default sqlite; memory keeps nothing)")
+    parser.add_argument("--state-root", type=Path, metavar="PATH",
+                        help="state directory (default $MOBKAT_STATE_ROOT or ~/.mobkat/state)")
+    parser.add_argument("--context-root", type=Path, metavar="PATH",
+                        help="project directory whose .mobkat/config.toml applies (default: current directory)")
+    parser.add_argument("--user-config-root", type=Path, metavar="PATH",
+                        help="directory of the user config.toml (default $MOBKAT_CONFIG_HOME or ~/.mobkat)")
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="allow non-loopback --tcp/--live-ws addresses (there is no authentication)")
+    parser.add_argument("--simulator", action="store_true",
+                        help=f"send every provider call to the built-in offline simulator (also {SIMULATOR_ENV}=1)")
+    parser.add_argument("--simulator-pace", type=_non_negative, default=0.0, metavar="SECONDS",
+                        help="simulator: wall seconds per second of generated audio (default 0: instant)")
+    parser.add_argument("--log-level", default=os.environ.get(LOG_LEVEL_ENV, "WARNING"),
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="stderr log level (default WARNING)")
+    parser.set_defaults(func=run)
+
+
+def options_from(args: argparse.Namespace) -> ServerOptions:
+    if args.live_webrtc:
+        raise InvalidInputError("--live-webrtc: mobkat has no WebRTC transport; use --live-ws ADDR")
+    if args.realm_backend == "jsonl":
+        raise InvalidInputError("--realm-backend jsonl is not supported by mobkat; use sqlite (default) or memory")
+    try:
+        ttl = token_ttl_from_env()
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+    simulator = args.simulator or os.environ.get(SIMULATOR_ENV, "").strip().lower() in ("1", "true", "yes")
+    return ServerOptions(
+        tcp=args.tcp, live_ws=args.live_ws, live_ws_scheme=args.live_ws_scheme, realm=args.realm,
+        isolated=args.isolated, instance=args.instance, realm_backend=args.realm_backend,
+        state_root=args.state_root, context_root=args.context_root, user_config_root=args.user_config_root,
+        allow_remote=args.allow_remote, simulator=simulator, simulator_pace=args.simulator_pace,
+        live_tool_timeout_ms=args.live_tool_timeout_ms, token_ttl_s=ttl)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until stdin closes (stdio) or SIGTERM/SIGINT."""
+    logging.basicConfig(stream=sys.stderr, level=args.log_level,
+                        format="%(asctime)s mobkat-rpc %(levelname)s %(name)s: %(message)s")
+    options = options_from(args)
+    options.check()
+    stdio: tuple[int, int] | None = None
+    if options.tcp is None:
+        sys.stdout.flush()
+        protocol_out = os.dup(1)
+        os.dup2(2, 1)  # from now on, anything printed to "stdout" lands on stderr
+        stdio = (os.dup(0), protocol_out)
+    return run_server(options, stdio=stdio)

@@ -1,0 +1,157 @@
+"""Typed client errors, built from the server's ``error.data.code`` (falling back to the JSON-RPC code)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MobkatClientError(Exception):
+    """An RPC call failed. ``code`` is the server's string code (e.g. ``session_not_found``)."""
+
+    def __init__(self, code: str, message: str, details: Any = None, rpc_code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details if details is not None else {}
+        self.rpc_code = rpc_code
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, rpc_code={self.rpc_code}, message={self.message!r})"
+
+
+class ConnectionClosed(MobkatClientError):
+    """The server went away (or the client was closed) before answering."""
+
+
+class ProtocolError(MobkatClientError):
+    """The server wrote something that is not a JSON-RPC message."""
+
+
+class VersionMismatch(MobkatClientError):
+    """The server speaks a contract version this client does not."""
+
+
+class ParseError(MobkatClientError):
+    pass
+
+
+class InvalidRequest(MobkatClientError):
+    pass
+
+
+class MethodNotFound(MobkatClientError):
+    pass
+
+
+class InvalidParams(MobkatClientError):
+    pass
+
+
+class InternalError(MobkatClientError):
+    pass
+
+
+class SessionNotFound(MobkatClientError):
+    pass
+
+
+class SessionBusy(MobkatClientError):
+    pass
+
+
+class SessionArchived(MobkatClientError):
+    pass
+
+
+class ProviderFailed(MobkatClientError):
+    pass
+
+
+class LiveRejected(MobkatClientError):
+    """A ``live/*`` request was refused (the JSON-RPC code is -32602 or -32603)."""
+
+
+class ModelNotRealtime(LiveRejected):
+    pass
+
+
+class SessionIdle(LiveRejected):
+    pass
+
+
+class ChannelAlreadyBound(LiveRejected):
+    pass
+
+
+class ChannelNotFound(LiveRejected):
+    pass
+
+
+class ChannelNotReady(LiveRejected):
+    pass
+
+
+class LiveInputRejected(LiveRejected):
+    """``details`` is the reason, e.g. ``{"kind": "audio_input_invalid_base64"}``."""
+
+    @property
+    def reason(self) -> dict[str, Any]:
+        return self.details if isinstance(self.details, dict) else {}
+
+
+class LiveSocketRejected(MobkatClientError):
+    """The live WebSocket refused the connection or a frame (``code`` is the reason, e.g. ``token_reused``)."""
+
+    def __init__(self, code: str, message: str, *, error: str, close_code: int | None = None) -> None:
+        super().__init__(code, message, {"error": error})
+        self.error = error
+        self.close_code = close_code
+
+
+BY_CODE: dict[str, type[MobkatClientError]] = {
+    "parse_error": ParseError,
+    "invalid_request": InvalidRequest,
+    "method_not_found": MethodNotFound,
+    "invalid_params": InvalidParams,
+    "internal_error": InternalError,
+    "session_not_found": SessionNotFound,
+    "session_busy": SessionBusy,
+    "session_archived": SessionArchived,
+    "provider_error": ProviderFailed,
+    "missing_api_key": ProviderFailed,
+    "live_error": LiveRejected,
+    "model_not_realtime": ModelNotRealtime,
+    "session_idle": SessionIdle,
+    "live_channel_already_bound": ChannelAlreadyBound,
+    "live_channel_not_found": ChannelNotFound,
+    "live_channel_not_ready": ChannelNotReady,
+    "live_provider_error": LiveRejected,
+    "live_transport_not_configured": LiveRejected,
+    "live_seed_window_too_small": LiveRejected,
+    "config_rejected": LiveInputRejected,
+}
+BY_RPC_CODE: dict[int, type[MobkatClientError]] = {
+    -32700: ParseError,
+    -32600: InvalidRequest,
+    -32601: MethodNotFound,
+    -32602: InvalidParams,
+    -32603: InternalError,
+    -32001: SessionNotFound,
+    -32002: SessionBusy,
+    -32010: ProviderFailed,
+}
+
+
+def error_from_wire(error: Any) -> MobkatClientError:
+    """The typed error for a JSON-RPC ``error`` object."""
+    if not isinstance(error, dict):
+        return ProtocolError("protocol_error", f"malformed error object: {error!r}")
+    rpc_code = error.get("code") if isinstance(error.get("code"), int) else None
+    message = str(error.get("message", "unknown error"))
+    data = error.get("data")
+    code, details = None, None
+    if isinstance(data, dict):
+        code = data.get("code") if isinstance(data.get("code"), str) else None
+        details = data.get("details", data)
+    cls = BY_CODE.get(code or "") or BY_RPC_CODE.get(rpc_code or 0) or MobkatClientError
+    return cls(code or str(rpc_code), message, details, rpc_code)
