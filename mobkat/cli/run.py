@@ -129,10 +129,17 @@ class Driver:
             if self.args.audio:
                 return
             demo = self.mob.definition.demo
-            for text in demo.say if demo else []:
-                print(f"[you -> {demo.member if demo else ''}] (speaking) {text}", flush=True)
-                self.speak_text(text, demo.member if demo else self.default_member)
-                self.settle(demo.wait_s if demo else self.args.timeout)
+            if demo is None:
+                print("[mob] no input and no [demo] in the definition: nothing to do", flush=True)
+                return
+            for text in demo.say:
+                if demo.member in self.live_members:
+                    print(f"[you -> {demo.member}] (speaking) {text}", flush=True)
+                    self.speak_text(text, demo.member)
+                else:
+                    print(f"[you -> {demo.member}] {text}", flush=True)
+                    self.mob.send(demo.member, text)
+                self.settle(demo.wait_s)
             return
         for raw in lines:
             line = raw.strip()

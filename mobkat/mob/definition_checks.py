@@ -260,17 +260,7 @@ def _check_demo(
     if member is None:
         problems.add(("demo", "member"), _unknown("member", raw.demo.member, by_name))
         return
-    profile = raw.profiles.get(member.profile)
-    row = models.get(member.profile)
-    if profile is None or row is None:
-        return  # already reported at the member or profile
-    if not live_opens_on_spawn(profile, row):
-        problems.add(
-            ("demo", "member"),
-            f"member {member.name!r} has no live channel to speak into: its profile {member.profile!r} "
-            f"uses {row.id}, which "
-            + ("is not realtime-capable" if not row.capabilities.realtime else "sets open_on_spawn = false"),
-        )
+    # a live member hears the lines spoken; any other member gets them as typed input
 
 
 def live_opens_on_spawn(profile: Profile, row: ModelProfile) -> bool:

@@ -1,9 +1,9 @@
 """How the simulator's deterministic "model" behaves inside a mob, so that demos and tests relay.
 
 Installed on a simulator that a mob starts itself (and available to tests that bring their own):
-"ask the <peer>: <question>" (colon or comma required) makes the model call ``send_message``; a peer message that asks a question
-makes the receiving model answer the sender with ``send_message``; answers (no question mark at the
-end) are just spoken or written back, which ends the exchange.
+"ask the <peer>: <question>" (colon or comma required) makes the model call ``send_message``; a peer
+message that asks a question makes the receiving model answer the sender with ``send_message``;
+answers (no question mark at the end) are just spoken or written back, which ends the exchange.
 """
 
 from __future__ import annotations

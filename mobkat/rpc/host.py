@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mobkat.config import MobkatConfig, load_config
 from mobkat.errors import ChannelNotFoundError, InvalidInputError, MobkatError
@@ -26,8 +26,10 @@ from mobkat.rpc.registry import MethodRegistry
 from mobkat.rpc.server import serve_stdio, start_tcp
 from mobkat.rpc.tokens import DEFAULT_TOKEN_TTL_S
 from mobkat.session import SessionServices
-from mobkat.simulator import Simulator, SimulatorScript
 from mobkat.store import SessionStore
+
+if TYPE_CHECKING:
+    from mobkat.simulator import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +156,8 @@ def run_server(options: ServerOptions, *, stdio: tuple[int, int] | None) -> int:
     config = load_config(project_dir=options.context_root, user_dir=options.user_config_root)
     simulator: Simulator | None = None
     if options.simulator:
+        from mobkat.simulator import Simulator, SimulatorScript  # only servers that use it pay for the import
+
         simulator = Simulator(script=SimulatorScript(pace=options.simulator_pace), record_frames=False).start()
         _say(f"mobkat-rpc: the built-in simulator stands in for every provider ({simulator.base_url}); "
              "no real model is called")

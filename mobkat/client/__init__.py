@@ -1,0 +1,55 @@
+"""The async Python SDK of the mobkat JSON-RPC server (see docs/client.md)."""
+
+from mobkat.client.client import MobkatClient
+from mobkat.client.errors import (
+    ChannelAlreadyBound,
+    ChannelNotFound,
+    ChannelNotReady,
+    ConnectionClosed,
+    InternalError,
+    InvalidParams,
+    InvalidRequest,
+    LiveInputRejected,
+    LiveRejected,
+    LiveSocketRejected,
+    MethodNotFound,
+    MobkatClientError,
+    ModelNotRealtime,
+    ParseError,
+    ProtocolError,
+    ProviderFailed,
+    SessionArchived,
+    SessionBusy,
+    SessionIdle,
+    SessionNotFound,
+    VersionMismatch,
+)
+from mobkat.client.events import SessionEvents
+from mobkat.client.live import LiveSocket
+
+__all__ = [
+    "ChannelAlreadyBound",
+    "ChannelNotFound",
+    "ChannelNotReady",
+    "ConnectionClosed",
+    "InternalError",
+    "InvalidParams",
+    "InvalidRequest",
+    "LiveInputRejected",
+    "LiveRejected",
+    "LiveSocket",
+    "LiveSocketRejected",
+    "MethodNotFound",
+    "MobkatClient",
+    "MobkatClientError",
+    "ModelNotRealtime",
+    "ParseError",
+    "ProtocolError",
+    "ProviderFailed",
+    "SessionArchived",
+    "SessionBusy",
+    "SessionEvents",
+    "SessionIdle",
+    "SessionNotFound",
+    "VersionMismatch",
+]

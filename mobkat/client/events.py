@@ -1,0 +1,108 @@
+"""``session/event`` notifications, routed per session to async iterators."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict, deque
+from typing import Any
+
+from pydantic import ValidationError
+
+from mobkat.session.events import SessionEvent
+
+MAX_BUFFERED_SESSIONS = 64
+MAX_BUFFERED_EVENTS = 1000
+
+
+class SessionEvents:
+    """Async iterator over one session's turn events; ends when the client closes (or on :meth:`aclose`).
+
+    It sees events from the moment it was created, plus the buffered events of a session nobody
+    listened to yet (so the first turn of ``create_session`` can be replayed).
+    """
+
+    def __init__(self, router: EventRouter, session_id: str) -> None:
+        self.session_id = session_id
+        self._router = router
+        self._queue: asyncio.Queue[SessionEvent | None] = asyncio.Queue()
+        for event in router.take_buffered(session_id):
+            self._queue.put_nowait(event)
+        router.subscribe(self)
+
+    def put(self, event: SessionEvent | None) -> None:
+        self._queue.put_nowait(event)
+
+    def __aiter__(self) -> SessionEvents:
+        return self
+
+    async def __anext__(self) -> SessionEvent:
+        event = await self._queue.get()
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+    async def until(self, event_type: str, timeout: float = 30.0) -> list[SessionEvent]:
+        """Collect events up to and including the first of ``event_type`` (e.g. ``run_completed``)."""
+        seen: list[SessionEvent] = []
+        async with asyncio.timeout(timeout):
+            async for event in self:
+                seen.append(event)
+                if event.type == event_type:
+                    return seen
+        return seen
+
+    async def aclose(self) -> None:
+        self._router.unsubscribe(self)
+        self.put(None)
+
+    async def __aenter__(self) -> SessionEvents:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class EventRouter:
+    """Routes notifications to subscribers; keeps a bounded buffer for sessions without one."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, list[SessionEvents]] = {}
+        self._buffered: OrderedDict[str, deque[SessionEvent]] = OrderedDict()
+
+    def subscribe(self, subscriber: SessionEvents) -> None:
+        self._subscribers.setdefault(subscriber.session_id, []).append(subscriber)
+
+    def unsubscribe(self, subscriber: SessionEvents) -> None:
+        subscribers = self._subscribers.get(subscriber.session_id, [])
+        if subscriber in subscribers:
+            subscribers.remove(subscriber)
+
+    def take_buffered(self, session_id: str) -> list[SessionEvent]:
+        return list(self._buffered.pop(session_id, []))
+
+    def route(self, method: str, params: dict[str, Any]) -> None:
+        if method != "session/event":
+            return
+        session_id = params.get("session_id")
+        try:
+            event = SessionEvent.model_validate(params.get("event"))
+        except ValidationError:
+            return
+        if not isinstance(session_id, str):
+            return
+        subscribers = self._subscribers.get(session_id)
+        if subscribers:
+            for subscriber in subscribers:
+                subscriber.put(event)
+            return
+        buffer = self._buffered.setdefault(session_id, deque(maxlen=MAX_BUFFERED_EVENTS))
+        buffer.append(event)
+        self._buffered.move_to_end(session_id)
+        while len(self._buffered) > MAX_BUFFERED_SESSIONS:
+            self._buffered.popitem(last=False)
+
+    def close(self) -> None:
+        for subscribers in self._subscribers.values():
+            for subscriber in subscribers:
+                subscriber.put(None)
+        self._subscribers.clear()
