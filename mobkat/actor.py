@@ -15,6 +15,7 @@ import pykka
 from mobkat.errors import (
     ChannelAlreadyBoundError,
     ChannelNotFoundError,
+    LiveError,
     ModelNotRealtimeError,
     SessionIdleError,
 )
@@ -67,9 +68,12 @@ class SessionActor(pykka.ThreadingActor):
         return self._runtime.submit(self.session.run_turn_async(user_input, on_event=on_event))
 
     async def _live_turn(self, channel: LiveChannel, user_input: TurnInput) -> TurnResult:
-        text = user_input if isinstance(user_input, str) else "\n\n".join(row_text(r) for r in opening_rows(user_input))
-        rows = await channel.run_text_turn(text)
-        return _live_result(self.session.id, rows)
+        if isinstance(user_input, str):
+            return _live_result(self.session.id, await channel.run_text_turn(user_input))
+        *context, last = opening_rows(user_input)
+        for row in context:  # earlier rows join the conversation as they are, without a reply of their own
+            await channel.inject(row, respond=False)
+        return _live_result(self.session.id, await channel.run_text_turn(row_text(last), last))
 
     def history(self, offset: int = 0, limit: int | None = None) -> list[HistoryRow]:
         return self.session.history(offset, limit)
@@ -121,6 +125,11 @@ class SessionActor(pykka.ThreadingActor):
             raise SessionIdleError(
                 f"session {session.id} is idle (it has never run a turn) and cannot host a live channel: "
                 "start a turn or spawn the member first", details={"session_id": session.id})
+        modes = profile.capabilities.turn_modes()
+        if turning_mode not in modes:
+            raise LiveError(f"session {session.id}: turning mode {turning_mode!r} is not supported by "
+                            f"{session.model}; use one of: {', '.join(modes)}",
+                            details={"kind": "unsupported_turning_mode", "supported": list(modes)})
         current = self._open_channel()
         if current is not None:
             raise ChannelAlreadyBoundError(
@@ -141,6 +150,10 @@ class SessionActor(pykka.ThreadingActor):
         except BaseException:
             self.channel = None
             self.closed_channels[channel.channel_id] = channel
+            try:
+                self._runtime.run(channel.close(), timeout=LIVE_OP_TIMEOUT)
+            except Exception:  # the open already failed; closing is best effort
+                pass
             raise
 
     def live_subscribe(self, channel_id: str, observer: Callable[[Observation], None]) -> None:
@@ -190,7 +203,9 @@ class SessionActor(pykka.ThreadingActor):
 def _live_result(session_id: str, rows: list[HistoryRow]) -> TurnResult:
     assistant = [r for r in rows if isinstance(r, BlockAssistantRow)]
     last = assistant[-1] if assistant else None
-    return TurnResult(session_id=session_id, text=last.text if last else "", turns=1, tool_calls=0,
+    tool_calls = sum(len(r.tool_uses) for r in assistant)
+    return TurnResult(session_id=session_id, text=last.text if last else "", turns=len(assistant),
+                      tool_calls=tool_calls,
                       usage=last.usage or Usage() if last else Usage(),
                       stop_reason=last.stop_reason if last else "end_turn", rows=rows)
 

@@ -119,7 +119,7 @@ class LiveChannel:
         self._awaiting_transcripts: set[str] = set()
         self._pending: _PendingCommit | None = None
         self._commit_lock = asyncio.Lock()
-        self._turn_waiters: list[asyncio.Future[list[HistoryRow]]] = []
+        self._turn_waiters: dict[str, asyncio.Future[list[HistoryRow]]] = {}  # by typed item id
         self._staged_text: list[str] = []
         self._audio_staged = False
         self._truncations: dict[str, tuple[str, str]] = {}  # item id → (heard text, response id)
@@ -212,8 +212,8 @@ class LiveChannel:
         self._tool_tasks.clear()
 
     def _fail_waiters(self, message: str) -> None:
-        waiters, self._turn_waiters = self._turn_waiters, []
-        for waiter in waiters:
+        waiters, self._turn_waiters = self._turn_waiters, {}
+        for waiter in waiters.values():
             if not waiter.done():
                 waiter.set_exception(LiveProviderError(message))
 
@@ -244,12 +244,13 @@ class LiveChannel:
         await self._send_text(adapter, text)
         await self._request_response(adapter)
 
-    async def _send_text(self, adapter: RealtimeAdapter, text: str, row: HistoryRow | None = None) -> None:
+    async def _send_text(self, adapter: RealtimeAdapter, text: str, row: HistoryRow | None = None) -> str:
         """Send typed text; it is staged when the provider echoes the item, so history keeps provider order."""
         self._flush_pending()
         item_id = adapter.new_text_item_id()
         self._typed[item_id] = (text, row)
         await adapter.add_user_text(text, item_id)
+        return item_id
 
     async def _request_response(self, adapter: RealtimeAdapter, modality: str | None = None) -> None:
         self._response_requested = True
@@ -313,12 +314,12 @@ class LiveChannel:
                 details={"kind": "refresh_model_swap", "from_model": self.model, "to_model": self.session.model})
         await adapter.update_session(self._provider_config())
 
-    async def run_text_turn(self, text: str) -> list[HistoryRow]:
-        """A request/response turn through the open channel; returns the committed rows."""
+    async def run_text_turn(self, text: str, row: HistoryRow | None = None) -> list[HistoryRow]:
+        """A request/response turn through the open channel (text reply); returns the committed rows."""
         adapter = self._require_ready("run a turn")
+        item_id = await self._send_text(adapter, check_text(TextChunk(text=text), self._where), row)
         waiter: asyncio.Future[list[HistoryRow]] = asyncio.get_running_loop().create_future()
-        self._turn_waiters.append(waiter)
-        await self._send_text(adapter, check_text(TextChunk(text=text), self._where))
+        self._turn_waiters[item_id] = waiter
         await self._request_response(adapter, "text")
         return await waiter
 
@@ -397,12 +398,14 @@ class LiveChannel:
             args = {"_raw": event.arguments}
         self._emit(ToolCallRequested(provider_call_id=event.call_id, tool_name=event.name,
                                      arguments=args if isinstance(args, dict) else {"_raw": args}))
-        self._stager.response(event.response_id).tool_calls += 1
-        task = self._spawn(self._run_tool(event.call_id, event.name, event.arguments))
+        arguments = args if isinstance(args, dict) else {"_raw": args}
+        self._stager.add_tool_call(event.response_id, event.call_id, event.name, arguments)
+        task = self._spawn(self._run_tool(event.response_id, event.call_id, event.name, event.arguments))
         self._tool_tasks.setdefault(event.response_id, []).append(task)
 
-    async def _run_tool(self, call_id: str, name: str, arguments: str) -> None:
+    async def _run_tool(self, response_id: str, call_id: str, name: str, arguments: str) -> None:
         outcome = await self.session.tools.call(name, arguments, timeout=self.tool_timeout_s)
+        self._stager.add_tool_result(response_id, call_id, outcome.content, outcome.is_error)
         output = json.dumps({"error": outcome.content}) if outcome.is_error else outcome.content
         if self._adapter is not None:
             await self._adapter.add_tool_output(call_id, output)
@@ -506,20 +509,29 @@ class LiveChannel:
             pending.timer.cancel()
         usage = self._stager.responses[pending.response_id].usage \
             if pending.response_id in self._stager.responses else Usage()
-        rows = self._stager.take_turn(pending.stop_reason)
+        rows, item_ids = self._stager.take_turn(pending.stop_reason)
         if rows:
-            self._spawn(self._write_turn(rows, pending.stop_reason, pending.response_id, usage))
+            self._spawn(self._write_turn(rows, pending.stop_reason, pending.response_id, usage, item_ids))
 
     async def _write_turn(self, rows: list[HistoryRow], stop: StopReason, response_id: str | None,
-                          usage: Usage) -> None:
+                          usage: Usage, item_ids: list[str]) -> None:
         async with self._commit_lock:
+            waiters = [w for i in item_ids if (w := self._turn_waiters.pop(i, None)) is not None]
             turn_id = f"{self.channel_id}:{response_id or uuid.uuid4().hex}"
-            await asyncio.to_thread(self.session.commit, rows, turn_id=turn_id)
+            try:
+                await asyncio.to_thread(self.session.commit, rows, turn_id=turn_id)
+            except Exception as exc:  # the turn is lost: say so, never hang a waiter
+                message = f"{self._where}: the turn could not be committed: {type(exc).__name__}: {exc}"
+                log.error(message)
+                self._emit(CommandRejected(code=ErrorCode(code="internal_error"), message=message))
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_exception(LiveError(message))
+                return
             self.committed_turns += 1
             self._emit(TurnCompleted(stop_reason=stop, response_id=response_id, committed_messages=len(rows),
                                      usage=TurnUsage(**usage.model_dump())))
-            if self._turn_waiters:
-                waiter = self._turn_waiters.pop(0)
+            for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(rows)
 

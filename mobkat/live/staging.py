@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mobkat.history import AssistantBlock, BlockAssistantRow, HistoryRow, StopReason, Usage, UserRow
+from typing import Any
+
+from mobkat.history import (
+    AssistantBlock,
+    BlockAssistantRow,
+    HistoryRow,
+    StopReason,
+    ToolResult,
+    ToolResultsRow,
+    Usage,
+    UserRow,
+)
 
 UNTRANSCRIBED = "[untranscribed audio]"
 
@@ -44,7 +55,8 @@ class ResponseLanes:
     audio_ms: dict[str, float] = field(default_factory=dict)
     heard: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False
-    tool_calls: int = 0
+    tool_uses: list[AssistantBlock] = field(default_factory=list)
+    tool_results: list[ToolResult] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
 
     def spoken_text(self, item_id: str) -> str:
@@ -134,33 +146,45 @@ class TurnStager:
         lanes.heard[item_id] = heard
         return heard
 
-    def assistant_row(self, stop_reason: StopReason) -> BlockAssistantRow | None:
-        blocks: list[AssistantBlock] = []
-        usage = Usage()
-        for response_id in self._order:
-            lanes = self.responses[response_id]
-            usage = Usage(input_tokens=usage.input_tokens + lanes.usage.input_tokens,
-                          output_tokens=usage.output_tokens + lanes.usage.output_tokens,
-                          total_tokens=usage.total_tokens + lanes.usage.total_tokens)
-            blocks += [AssistantBlock.text(lane.text) for lane in lanes.display.values() if lane.text]
-            for item_id, lane in lanes.spoken.items():
-                text = lanes.heard.get(item_id, lane.text)
-                if lanes.interrupted and item_id not in lanes.heard:
-                    text = lane.text  # frozen at the interrupt: what had been spoken, never the rest
-                if text:
-                    blocks.append(AssistantBlock.transcript(text))
-        if not blocks:
-            return None
-        return BlockAssistantRow(blocks=blocks, stop_reason=stop_reason, usage=usage)
+    def add_tool_call(self, response_id: str, call_id: str, name: str, args: dict[str, Any]) -> None:
+        self.response(response_id).tool_uses.append(AssistantBlock.tool_use(call_id, name, args))
 
-    def take_turn(self, stop_reason: StopReason) -> list[HistoryRow]:
-        """The rows of the finished turn (user rows, then one assistant row if anything was said)."""
-        rows: list[HistoryRow] = list(self.user_rows)
-        assistant = self.assistant_row(stop_reason)
-        if assistant is not None:
-            rows.append(assistant)
-        self.reset()
+    def add_tool_result(self, response_id: str, call_id: str, content: str, is_error: bool) -> None:
+        lanes = self.responses.get(response_id)
+        if lanes is not None:
+            lanes.tool_results.append(ToolResult(tool_use_id=call_id, content=content, is_error=is_error))
+
+    def _said(self, lanes: ResponseLanes) -> list[AssistantBlock]:
+        blocks = [AssistantBlock.text(lane.text) for lane in lanes.display.values() if lane.text]
+        for item_id, lane in lanes.spoken.items():
+            # heard (truncated) text wins; after an interrupt the lane is frozen: never the unspoken rest
+            text = lanes.heard.get(item_id, lane.text).rstrip()
+            if text:
+                blocks.append(AssistantBlock.transcript(text))
+        return blocks
+
+    def assistant_rows(self, stop_reason: StopReason) -> list[HistoryRow]:
+        """Per response: what was said, tool calls (``tool_use`` + ``tool_results`` rows), in order."""
+        rows: list[HistoryRow] = []
+        for index, response_id in enumerate(self._order):
+            lanes = self.responses[response_id]
+            blocks = self._said(lanes) + lanes.tool_uses
+            if not blocks:
+                continue
+            last = index == len(self._order) - 1
+            stop: StopReason = "tool_use" if lanes.tool_uses and not last else stop_reason
+            rows.append(BlockAssistantRow(blocks=blocks, stop_reason=stop, usage=lanes.usage))
+            if lanes.tool_results:
+                rows.append(ToolResultsRow(results=list(lanes.tool_results)))
         return rows
+
+    def take_turn(self, stop_reason: StopReason) -> tuple[list[HistoryRow], list[str]]:
+        """The finished turn's rows (user input, then what the assistant said and did) and the provider
+        item ids of its user input."""
+        rows: list[HistoryRow] = [*self.user_rows, *self.assistant_rows(stop_reason)]
+        item_ids = [item_id for item_id, _ in self._user if item_id]
+        self.reset()
+        return rows, item_ids
 
     def reset(self) -> None:
         self._user = []

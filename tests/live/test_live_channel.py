@@ -20,7 +20,7 @@ from mobkat.errors import (
     ModelNotRealtimeError,
     SessionIdleError,
 )
-from mobkat.history import BlockAssistantRow, UserRow
+from mobkat.history import BlockAssistantRow, ToolResultsRow, UserRow
 from mobkat.live.wire import AudioChunk, TextChunk
 from mobkat.session import Session, SessionServices, ToolRegistry
 from mobkat.simulator import Simulator, ToolRule
@@ -164,6 +164,21 @@ def test_interrupt_before_any_audio_leaves_no_assistant_row(live_session: Sessio
     assert len(rows) == 1 and isinstance(rows[0], UserRow)
 
 
+def test_turn_started_in_the_barge_in_grace_window_gets_its_own_result(live_session: SessionHandle,
+                                                                      simulator: Simulator) -> None:
+    simulator.set_pace(1.0)
+    channel_id, stream = open_channel(live_session)
+    live_session.live_send_input(channel_id, TextChunk(text="tell me a long story about the sea"))
+    stream.wait_for("assistant_audio_chunk")
+    live_session.live_interrupt(channel_id)
+    simulator.set_pace(0)
+    result = live_session.run_turn("remember the codeword fig")  # inside the truncate grace window
+    assert result.text == "Okay, I will remember: fig."
+    cut, mine = live_session.history()[-4:-2], live_session.history()[-2:]
+    assert cut[0].text == "tell me a long story about the sea" and cut[1].stop_reason == "cancelled"
+    assert [r.text for r in mine] == ["remember the codeword fig", "Okay, I will remember: fig."]
+
+
 def test_refresh_applies_in_place_and_model_swap_is_refused(live_session: SessionHandle,
                                                             simulator: Simulator) -> None:
     channel_id, _ = open_channel(live_session)
@@ -223,7 +238,12 @@ def test_tools_run_during_a_live_turn(services: SessionServices, simulator: Simu
         call = stream.wait_for("tool_call_requested")
         assert call.tool_name == "clock" and call.arguments == {"city": "Paris"}
         assert stream.wait_for("turn_completed").stop_reason == "end_turn"
-        assert handle.history()[-1].text == "Tool clock returned: noon in Paris"
+        user, call_row, results_row, final = handle.history()[-4:]
+        assert isinstance(user, UserRow) and user.text == "what is the time in Paris"
+        assert isinstance(call_row, BlockAssistantRow) and call_row.stop_reason == "tool_use"
+        assert call_row.tool_uses[0].data == {"id": call.provider_call_id, "name": "clock", "args": {"city": "Paris"}}
+        assert isinstance(results_row, ToolResultsRow) and results_row.results[0].content == "noon in Paris"
+        assert isinstance(final, BlockAssistantRow) and final.text == "Tool clock returned: noon in Paris"
         handle.live_send_input(channel_id, TextChunk(text="hang please"))
         assert stream.wait_for("turn_completed").stop_reason == "end_turn"
         assert "timed out" in handle.history()[-1].text

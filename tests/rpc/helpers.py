@@ -1,0 +1,135 @@
+"""Helpers for tests that start the real server process: raw JSONL access and TCP servers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+SERVER = [sys.executable, "-m", "mobkat", "rpc"]
+LINE_LIMIT = 64 * 1024 * 1024 + 1024
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment for a server: no real credentials, no inherited simulator switch."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "MOBKAT_SIMULATOR")}
+    env.update(extra)
+    return env
+
+
+class RawRpc:
+    """A server on stdio driven line by line (for malformed input and exact wire checks)."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self._next_id = 1000
+        self.notifications: list[dict[str, Any]] = []
+
+    @classmethod
+    async def start(cls, *flags: str, env: dict[str, str] | None = None) -> RawRpc:
+        process = await asyncio.create_subprocess_exec(
+            *SERVER, *flags, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL, limit=LINE_LIMIT, env=env or server_env())
+        return cls(process)
+
+    async def send(self, message: dict[str, Any] | bytes) -> None:
+        assert self.process.stdin is not None
+        data = message if isinstance(message, bytes) else json.dumps(message).encode() + b"\n"
+        self.process.stdin.write(data)
+        await self.process.stdin.drain()
+
+    async def recv(self, timeout: float = 20.0) -> dict[str, Any]:
+        """The next response (notifications are collected in :attr:`notifications`)."""
+        assert self.process.stdout is not None
+        while True:
+            line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+            assert line, "the server closed stdout"
+            message: dict[str, Any] = json.loads(line)  # stdout must only ever carry JSON
+            if "id" in message:
+                return message
+            self.notifications.append(message)
+
+    async def call(self, method: str, params: Any = None, timeout: float = 20.0) -> dict[str, Any]:
+        """Send a request and return its whole response object."""
+        self._next_id += 1
+        request: dict[str, Any] = {"jsonrpc": "2.0", "id": self._next_id, "method": method}
+        if params is not None:
+            request["params"] = params
+        await self.send(request)
+        response = await self.recv(timeout)
+        assert response["id"] == self._next_id, response
+        return response
+
+    async def result(self, method: str, params: Any = None) -> Any:
+        response = await self.call(method, params)
+        assert "error" not in response, response
+        return response["result"]
+
+    async def close(self) -> int:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            return await asyncio.wait_for(self.process.wait(), 10)
+        except TimeoutError:
+            self.process.kill()
+            return await self.process.wait()
+
+
+class TcpServer:
+    """``mobkat rpc --tcp 127.0.0.1:0`` in the background; knows its port from the startup line."""
+
+    def __init__(self, flags: Sequence[str], env: dict[str, str] | None = None) -> None:
+        self.process = subprocess.Popen([*SERVER, "--tcp", "127.0.0.1:0", *flags], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or server_env())
+        self.stderr: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+        self.address = self._wait_for(r"listening on tcp://(\S+) ")
+
+    def _pump(self) -> None:
+        assert self.process.stderr is not None
+        for raw in self.process.stderr:
+            self._lines.put(raw.decode(errors="replace"))
+        self._lines.put(None)
+
+    def _wait_for(self, pattern: str, timeout: float = 30.0) -> str:
+        while True:
+            line = self._lines.get(timeout=timeout)
+            if line is None:
+                raise AssertionError(f"server exited: {''.join(self.stderr)}")
+            self.stderr.append(line)
+            found = re.search(pattern, line)
+            if found:
+                return found.group(1)
+
+    def stop(self) -> int:
+        """SIGTERM and wait: a clean stop exits 0."""
+        self.process.terminate()
+        try:
+            return self.process.wait(15)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.Popen[bytes]:
+    """Start ``mobkat rpc ARGS`` (stdin closed) without waiting."""
+    return subprocess.Popen([*SERVER, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env or server_env())
+
+
+def wav_of(tmp_path: Path, text: str) -> Path:
+    """``text`` spoken in the simulator's codec, with trailing silence, as a WAV file."""
+    from mobkat.audio import encode_speech, silence, write_wav
+
+    path = tmp_path / "speech.wav"
+    write_wav(path, encode_speech(text) + silence(800))
+    return path
