@@ -261,11 +261,14 @@ class LiveChannel:
         adapter = self._require_ready("commit input")
         if self.turning_mode != "explicit_commit":
             raise LiveError(f"{self._where} uses provider_managed turns (server VAD commits); commit_input is only "
-                            "valid for explicit_commit channels: reopen with turning_mode='explicit_commit'")
+                            "valid for explicit_commit channels: reopen with turning_mode='explicit_commit'",
+                            details={"kind": "commit_requires_explicit_commit"})
         if not self._audio_staged and not self._staged_text:
-            raise LiveError(f"{self._where}: commit_input requires staged input; send audio or text first")
+            raise LiveError(f"{self._where}: commit_input requires staged input; send audio or text first",
+                            details={"kind": "commit_requires_staged_input"})
         if modality not in (None, "audio", "text"):
-            raise LiveError(f"{self._where}: response modality must be 'audio' or 'text', not {modality!r}")
+            raise LiveError(f"{self._where}: response modality must be 'audio' or 'text', not {modality!r}",
+                            details={"kind": "invalid_response_modality"})
         self._flush_pending()
         if self._audio_staged:
             await adapter.commit_audio()
@@ -292,12 +295,14 @@ class LiveChannel:
         """Keep only what the client played of ``item_id``; returns the heard transcript."""
         adapter = self._require_ready("truncate")
         if audio_played_ms < 0 or content_index < 0:
-            raise LiveError(f"{self._where}: audio_played_ms and content_index must be >= 0")
+            raise LiveError(f"{self._where}: audio_played_ms and content_index must be >= 0",
+                            details={"kind": "invalid_truncate_cursor"})
         lanes = self._stager.item_response(item_id)
         heard = self._stager.truncate(item_id, audio_played_ms)
         if heard is None or lanes is None:
             raise LiveError(f"{self._where}: item {item_id!r} is not assistant audio of the current turn "
-                            "(truncate before the turn is committed, using item_id from assistant_audio_chunk)")
+                            "(truncate before the turn is committed, using item_id from assistant_audio_chunk)",
+                            details={"kind": "truncate_unknown_item", "item_id": item_id})
         self._truncations[item_id] = (heard, lanes.response_id)
         await adapter.truncate(item_id, content_index, audio_played_ms)
         if self._pending is not None and self._pending.hold_for_truncate:

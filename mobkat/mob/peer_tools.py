@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any, Literal
 
 import pykka
@@ -20,10 +22,15 @@ COMMS_SKILL = (
 
 
 class PeerRouter:
-    """What a member's comms tools call: the supervisor, with a deadline on every ask."""
+    """What a member's comms tools call: the supervisor, with a deadline on every ask.
 
-    def __init__(self, supervisor: pykka.ActorRef[Any], sender: str, timeout: float = ROUTE_TIMEOUT) -> None:
-        self._supervisor = supervisor.proxy()
+    Takes the supervisor's ref or an existing proxy (building a pykka proxy introspects the actor, which
+    costs about a millisecond: the supervisor shares one proxy between all its members' routers).
+    """
+
+    def __init__(self, supervisor: pykka.ActorRef[Any] | pykka.ActorProxy[Any], sender: str,
+                 timeout: float = ROUTE_TIMEOUT) -> None:
+        self._supervisor = supervisor.proxy() if isinstance(supervisor, pykka.ActorRef) else supervisor
         self.sender = sender
         self.timeout = timeout
 
@@ -62,4 +69,16 @@ def peer_tools(router: PeerRouter) -> list[Tool]:
                                            status=status, body=result))
         return f"response {message_id} sent to {peer}"
 
-    return [make_tool(f) for f in (peers, send_message, send_request, send_response)]
+    return [_bound(f) for f in (peers, send_message, send_request, send_response)]
+
+
+_TEMPLATES: dict[str, Tool] = {}
+
+
+def _bound(func: Callable[..., Any]) -> Tool:
+    """``make_tool(func)``, reusing the argument model built for the first member: the comms tools have the
+    same signature for everyone, and building a pydantic model per tool per member dominated spawn time."""
+    template = _TEMPLATES.get(func.__name__)
+    if template is None:
+        template = _TEMPLATES[func.__name__] = make_tool(func)
+    return dataclasses.replace(template, func=func)

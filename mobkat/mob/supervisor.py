@@ -19,6 +19,7 @@ from mobkat.errors import (
     MemberBrokenError,
     MemberExistsError,
     MemberNotFoundError,
+    MobkatError,
     WiringError,
 )
 from mobkat.live.channel import ReconnectPolicy
@@ -69,6 +70,7 @@ class Supervisor(pykka.ThreadingActor):
         self.members: dict[str, MemberRecord] = {}
         self.retired: dict[str, MemberRecord] = {}
         self.edges: set[frozenset[str]] = set()
+        self._proxy: pykka.ActorProxy[Supervisor] | None = None  # shared by every member's PeerRouter
 
     # -- spawning -------------------------------------------------------------------------------------
     def spawn(self, profile: str, name: str | None = None, initial_message: str | None = None,
@@ -114,7 +116,9 @@ class Supervisor(pykka.ThreadingActor):
     def _tools(self, profile: str, name: str) -> ToolRegistry:
         tools = ToolRegistry()
         if self.definition.profile(profile).tools.comms:
-            for tool in peer_tools(PeerRouter(self.actor_ref, name)):
+            if self._proxy is None:
+                self._proxy = self.actor_ref.proxy()
+            for tool in peer_tools(PeerRouter(self._proxy, name)):
                 tools.add(tool)
         for func in self.definition.python_tools(profile):
             tools.add(make_tool(func))
@@ -253,28 +257,49 @@ class Supervisor(pykka.ThreadingActor):
 
     # -- routing ---------------------------------------------------------------------------------------
     def route(self, envelope: Envelope) -> str:
-        """Deliver a peer (or operator) message if the pair is wired and the inbox has room."""
-        receiver = self._require(envelope.receiver)
+        """Deliver a peer (or operator) message if the pair is wired and the inbox has room.
+
+        Every refusal is also a ``peer_message_rejected`` event (``reason``, ``message_id``, ``error``).
+        """
+        receiver = self.members.get(envelope.receiver)
+        if receiver is None:
+            raise self._reject(envelope, "not_found", self._not_found(envelope.receiver))
         if receiver.status == "broken":
-            raise MemberBrokenError(f"member {receiver.name!r} is broken (restart limit reached) and takes no "
-                                    "messages; respawn it")
+            raise self._reject(envelope, "broken", MemberBrokenError(
+                f"member {receiver.name!r} is broken (restart limit reached) and takes no messages; respawn it"))
         if envelope.sender != "operator":
-            self._require(envelope.sender)
+            if envelope.sender not in self.members:
+                raise self._reject(envelope, "not_found", self._not_found(envelope.sender))
             if frozenset((envelope.sender, envelope.receiver)) not in self.edges:
-                self.events.append("peer_message_rejected", sender=envelope.sender, receiver=envelope.receiver,
-                                   reason="not_wired")
-                raise WiringError(f"wiring error: {envelope.sender} and {envelope.receiver} are not wired; "
-                                  f"only wired members can message each other (peers of {envelope.sender}: "
-                                  f"{', '.join(self._wired_to(envelope.sender)) or 'none'})")
+                raise self._reject(envelope, "not_wired", WiringError(
+                    f"wiring error: {envelope.sender} and {envelope.receiver} are not wired; only wired members "
+                    f"can message each other (peers of {envelope.sender}: "
+                    f"{', '.join(self._wired_to(envelope.sender)) or 'none'})"))
         if len(receiver.unacked) >= self.inbox_capacity:
-            self.events.append("peer_message_rejected", sender=envelope.sender, receiver=envelope.receiver,
-                               reason="inbox_full")
-            raise InboxFullError(f"the inbox of {receiver.name} is full ({self.inbox_capacity} messages waiting); "
-                                 "retry later", details={"capacity": self.inbox_capacity})
+            raise self._reject(envelope, "inbox_full", InboxFullError(
+                f"the inbox of {receiver.name} is full ({self.inbox_capacity} messages waiting); retry later",
+                details={"capacity": self.inbox_capacity}))
         self._send(receiver, envelope)
         self.events.append("peer_message_routed", sender=envelope.sender, receiver=envelope.receiver,
                            kind=envelope.kind, message_id=envelope.id)
         return envelope.id
+
+    def route_nowait(self, envelope: Envelope) -> None:
+        """:meth:`route` for a caller that does not wait (``Mob.send_peer_nowait``): nothing comes back, a
+        refusal is only the ``peer_message_rejected`` event (an exception here would stop the supervisor)."""
+        try:
+            self.route(envelope)
+        except MobkatError:
+            pass
+
+    def _reject(self, envelope: Envelope, reason: str, error: MobkatError) -> MobkatError:
+        self.events.append("peer_message_rejected", sender=envelope.sender, receiver=envelope.receiver,
+                           reason=reason, message_id=envelope.id, error=str(error))
+        return error
+
+    def _not_found(self, name: str) -> MemberNotFoundError:
+        return MemberNotFoundError(f"mob {self.definition.id}: member {name!r} not found (members: "
+                                   f"{', '.join(sorted(self.members)) or 'none'})")
 
     def _send(self, record: MemberRecord, envelope: Envelope) -> None:
         if envelope.kind != "lifecycle":
@@ -287,8 +312,7 @@ class Supervisor(pykka.ThreadingActor):
     def _require(self, name: str) -> MemberRecord:
         record = self.members.get(name)
         if record is None:
-            raise MemberNotFoundError(f"mob {self.definition.id}: member {name!r} not found (members: "
-                                      f"{', '.join(sorted(self.members)) or 'none'})")
+            raise self._not_found(name)
         return record
 
     # -- reads ---------------------------------------------------------------------------------------
