@@ -57,7 +57,7 @@ def event_line(event: MobEvent) -> str | None:
         "user_transcript": f"{who} heard:  {event.get('text')!r}",
         "assistant_transcript": f"{who} said:   {event.get('text')!r}",
         "peer_message_routed": f"routed {event.get('kind')}: {event.get('sender')} -> {event.get('receiver')}",
-        "turn_committed": f"{who} committed a {event.get('source')} turn ({event.get('messages')} rows)",
+        "turn_committed": f"{who} committed a turn ({event.get('source')}, {event.get('messages')} rows)",
     }
     line = lines.get(event.type)
     return f"  {event.cursor:>3} {line}" if line else None

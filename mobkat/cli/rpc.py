@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from mobkat.errors import InvalidInputError
-from mobkat.rpc.host import Address, ServerOptions, run_server
+from mobkat.rpc.options import Address, ServerOptions
 from mobkat.rpc.tokens import token_ttl_from_env
 
 SIMULATOR_ENV = "MOBKAT_SIMULATOR"
@@ -120,4 +120,6 @@ def run(args: argparse.Namespace) -> int:
         protocol_out = os.dup(1)
         os.dup2(2, 1)  # from now on, anything printed to "stdout" lands on stderr
         stdio = (os.dup(0), protocol_out)
+    from mobkat.rpc.host import run_server  # the heavy imports, once the flags are known to be good
+
     return run_server(options, stdio=stdio)

@@ -368,6 +368,7 @@ class LiveChannel:
         response_id = event.response.id
         self._active_response = response_id
         self._response_requested = False
+        self._stager.seal_inputs()
         self._stager.response(response_id)
         if self._cancel_next and self._adapter is not None:
             self._cancel_next = False

@@ -71,6 +71,11 @@ class TurnStager:
         self._user: list[tuple[str | None, str | HistoryRow | None]] = []
         self.responses: dict[str, ResponseLanes] = {}
         self._order: list[str] = []
+        self._sealed = 0  # user entries that belong to the response in progress; later ones wait
+
+    def seal_inputs(self) -> None:
+        """A response started: the input staged so far is what it answers; later input is the next turn's."""
+        self._sealed = len(self._user)
 
     @property
     def empty(self) -> bool:
@@ -178,14 +183,20 @@ class TurnStager:
         return rows
 
     def take_turn(self, stop_reason: StopReason) -> tuple[list[HistoryRow], list[str]]:
-        """The finished turn's rows (user input, then what the assistant said and did) and the provider
-        item ids of its user input."""
+        """The finished turn's rows (the input its responses answered, then what the assistant said and
+        did) and the provider item ids of that input. Input that arrived after the response started
+        stays staged for the next turn."""
+        sealed = self._sealed if self.responses else len(self._user)
+        mine, later = self._user[:sealed], self._user[sealed:]
+        self._user = mine
         rows: list[HistoryRow] = [*self.user_rows, *self.assistant_rows(stop_reason)]
-        item_ids = [item_id for item_id, _ in self._user if item_id]
+        item_ids = [item_id for item_id, _ in mine if item_id]
         self.reset()
+        self._user = later
         return rows, item_ids
 
     def reset(self) -> None:
+        self._sealed = 0
         self._user = []
         self.responses = {}
         self._order = []

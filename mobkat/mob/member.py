@@ -130,16 +130,18 @@ class MemberActor(SessionActor):
     # -- inbox --------------------------------------------------------------------------------------
     def deliver(self, envelope: Envelope) -> None:
         """Take a routed message: into the live conversation, the running turn (steer), or the inbox."""
-        row = _opening_row(envelope)
         if not envelope.starts_turn:
+            row = _opening_row(envelope)
             if not self.live_inject(row, False):
                 self._context.append(row)
             self._ack((envelope.id,))
             return
-        if self.live_inject(row, True):
+        # The history row is built only where it is used now: a queued message gets its row when its turn starts.
+        if self._open_channel() is not None and self.live_inject(_opening_row(envelope), True):
             self._ack((envelope.id,))  # it is in the live conversation; it lands in history at the boundary
             return
-        if envelope.handling_mode == "steer" and self._turn is not None and self.session.steer(row):
+        if (envelope.handling_mode == "steer" and self._turn is not None
+                and self.session.steer(_opening_row(envelope))):
             self._turn = (self._turn[0], (*self._turn[1], envelope.id), self._turn[2])
             return
         self._inbox.append(envelope)
@@ -157,7 +159,14 @@ class MemberActor(SessionActor):
         ids = tuple(e.id for e in batch)
         self._turn = (fence, ids, future)
         me = self.actor_ref
-        future.add_done_callback(lambda f: me.tell(_TurnDone(fence, ids, f)))
+
+        def report(done: concurrent.futures.Future[TurnResult]) -> None:
+            try:
+                me.tell(_TurnDone(fence, ids, done))
+            except pykka.ActorDeadError:
+                pass  # the member was stopped or retired while the turn ran: nobody is left to tell
+
+        future.add_done_callback(report)
 
     def _turn_done(self, done: _TurnDone) -> None:
         if done.fence != self.identity.fence_token or self._turn is None or self._turn[2] is not done.future:

@@ -47,7 +47,7 @@ class LiveControls:
         self._member = member
 
     def _ask(self, name: str, *args: Any) -> Any:
-        return getattr(self._member.ref.proxy(), name)(*args).get(timeout=self._member.timeout)
+        return getattr(self._member.proxy(), name)(*args).get(timeout=self._member.timeout)
 
     @property
     def channel_id(self) -> str | None:
@@ -109,18 +109,22 @@ class MemberHandle:
     def ref(self) -> pykka.ActorRef[MemberActor]:
         return self.mob._supervise("member_ref", self.name)  # type: ignore[no-any-return]
 
+    def proxy(self) -> pykka.ActorProxy[MemberActor]:
+        """A proxy to the member's current actor (the mob keeps one per member until it restarts)."""
+        return self.mob._member_proxy(self.name, self.ref)
+
     def history(self, offset: int = 0, limit: int | None = None) -> list[HistoryRow]:
         """Committed history (also readable after the member is retired)."""
         session_id = self.mob._supervise("session_id", self.name)
         return self.mob.services.store.history(session_id, offset=offset, limit=limit)
 
     def info(self) -> dict[str, Any]:
-        info: dict[str, Any] = self.ref.proxy().info().get(timeout=self.timeout)
+        info: dict[str, Any] = self.proxy().info().get(timeout=self.timeout)
         return info
 
     def crash(self, reason: str = "crash requested") -> None:
         """Make the member fail as if an exception escaped; the supervisor restarts it (chaos drills, tests)."""
-        self.ref.proxy().crash(reason).get(timeout=self.timeout)
+        self.proxy().crash(reason).get(timeout=self.timeout)
 
     def session(self) -> SessionHandle:
         """Direct access to the member's session actor (bypasses the mob's routing)."""
@@ -147,6 +151,9 @@ class Mob:
         self._store: SessionStore | None = None
         self.events_log = EventLog(definition.id)
         self._supervisor: pykka.ActorRef[Supervisor] | None = None
+        # Building a pykka proxy introspects the actor (about a millisecond): build each one once.
+        self._supervisor_proxy: pykka.ActorProxy[Supervisor] | None = None
+        self._member_proxies: dict[str, pykka.ActorProxy[MemberActor]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -183,6 +190,7 @@ class Mob:
             self._supervisor = Supervisor.start(self.definition, self.services, self.events_log,
                                                 inbox_capacity=self._inbox_capacity,
                                                 tool_timeout_s=self._tool_timeout_s, reconnect=self._reconnect)
+            self._supervisor_proxy = self._supervisor.proxy()
             self.events_log.append("mob_started", simulator=self.uses_simulator)
         return self
 
@@ -192,6 +200,8 @@ class Mob:
             supervisor, self._supervisor = self._supervisor, None
             if supervisor is None:
                 return
+            self._supervisor_proxy = None
+            self._member_proxies.clear()
             try:
                 supervisor.proxy().stop_members().get(timeout=self.ask_timeout * 2)
             finally:
@@ -211,9 +221,16 @@ class Mob:
         self.stop()
 
     def _supervise(self, method: str, *args: Any, timeout: float | None = None) -> Any:
-        if self._supervisor is None:
+        proxy = self._supervisor_proxy
+        if proxy is None:
             raise MobError(f"mob {self.id} is not running; call start() first")
-        return getattr(self._supervisor.proxy(), method)(*args).get(timeout=timeout or self.ask_timeout)
+        return getattr(proxy, method)(*args).get(timeout=timeout or self.ask_timeout)
+
+    def _member_proxy(self, name: str, ref: pykka.ActorRef[MemberActor]) -> pykka.ActorProxy[MemberActor]:
+        proxy = self._member_proxies.get(name)
+        if proxy is None or proxy.actor_ref.actor_urn != ref.actor_urn:  # first use, or a new incarnation
+            proxy = self._member_proxies[name] = ref.proxy()
+        return proxy
 
     # -- members ----------------------------------------------------------------------------------------
     def spawn(self, profile: str, name: str | None = None, initial_message: str | None = None) -> str:
@@ -227,6 +244,7 @@ class Mob:
                 for spec in self.definition.members_to_spawn()]
 
     def retire(self, name: str) -> bool:
+        self._member_proxies.pop(name, None)
         return bool(self._supervise("retire", name))
 
     def respawn(self, name: str, initial_message: str | None = None) -> dict[str, Any]:
@@ -258,6 +276,17 @@ class Mob:
         """Send as member ``sender`` to a wired member (what the comms tools do)."""
         return str(self._supervise("route", Envelope(sender=sender, receiver=receiver, body=body, kind=kind,
                                                      handling_mode=handling_mode)))
+
+    def send_peer_nowait(self, sender: str, receiver: str, body: str, kind: PeerKind = "message",
+                         handling_mode: HandlingMode = "queue") -> str:
+        """:meth:`send_peer` without waiting for the supervisor (one ``tell``, no round trip); returns the
+        message id. A refusal is not raised: it is a ``peer_message_rejected`` event with this ``message_id``."""
+        proxy = self._supervisor_proxy
+        if proxy is None:
+            raise MobError(f"mob {self.id} is not running; call start() first")
+        envelope = Envelope(sender=sender, receiver=receiver, body=body, kind=kind, handling_mode=handling_mode)
+        proxy.route_nowait.defer(envelope)
+        return envelope.id
 
     # -- events -----------------------------------------------------------------------------------------
     def events(self, after: int = 0, *, timeout: float | None = None) -> Iterator[MobEvent]:

@@ -14,18 +14,18 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pykka
 
 from mobkat.actor import ASK_TIMEOUT, SessionHandle
 from mobkat.errors import InvalidInputError, SessionArchivedError, SessionNotFoundError
+from mobkat.rpc.options import Backend
 from mobkat.session import Session, SessionServices
 from mobkat.store import SESSIONS_DB, MemorySessionStore, SessionStore, SqliteSessionStore
 
 STATE_ROOT_ENV = "MOBKAT_STATE_ROOT"
 REALM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-Backend = Literal["sqlite", "memory"]
 
 
 def default_state_root() -> Path:

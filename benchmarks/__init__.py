@@ -1,0 +1,1 @@
+"""mobkat's benchmark suite: ``python benchmarks/run.py`` (see docs/performance.md)."""

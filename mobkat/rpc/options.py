@@ -1,0 +1,54 @@
+"""What ``mobkat rpc`` was started with; checked before anything heavy is imported or started."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from mobkat.errors import InvalidInputError
+from mobkat.rpc.tokens import DEFAULT_TOKEN_TTL_S
+
+Backend = Literal["sqlite", "memory"]
+Address = tuple[str, int]
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class ServerOptions:
+    """What ``mobkat rpc`` was started with (see ``mobkat rpc --help``)."""
+
+    tcp: Address | None = None
+    live_ws: Address | None = None
+    live_ws_scheme: str = "ws"
+    realm: str | None = None
+    isolated: bool = False
+    instance: str | None = None
+    realm_backend: Backend = "sqlite"
+    state_root: Path | None = None
+    context_root: Path | None = None
+    user_config_root: Path | None = None
+    allow_remote: bool = False
+    simulator: bool = False
+    simulator_pace: float = 0.0
+    live_tool_timeout_ms: int = 30_000
+    token_ttl_s: float = DEFAULT_TOKEN_TTL_S
+
+    def check(self) -> None:
+        """Refuse non-loopback listeners unless ``--allow-remote`` (there is no auth)."""
+        for flag, address in (("--tcp", self.tcp), ("--live-ws", self.live_ws)):
+            if address is not None and not self.allow_remote and not is_loopback(address[0]):
+                raise InvalidInputError(
+                    f"{flag} {address[0]}:{address[1]} is not a loopback address; the RPC server has no "
+                    f"authentication, so pass --allow-remote to listen there anyway ({flag.lstrip('-')})",
+                    details={"flag": flag, "host": address[0]})
