@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from mobkat import __version__
 from mobkat.errors import MobkatError
 
-COMMAND_MODULES = ("models", "simulator", "run", "validate", "rpc")
+COMMAND_MODULES = ("models", "simulator", "run", "validate", "history", "rpc")
 
 
 def build_parser() -> argparse.ArgumentParser:

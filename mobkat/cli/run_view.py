@@ -95,7 +95,7 @@ class AudioRecorder:
 
 def summary(mob: Mob, recorders: list[AudioRecorder], store_path: str) -> list[str]:
     """Closing lines: where histories are, how long each is, which audio files were written."""
-    lines = [f"histories: {store_path}"]
+    lines = [f"histories: {store_path}  (read one: mobkat history {store_path} MEMBER)"]
     for info in mob.members():
         rows = mob.member(info["name"]).history()
         lines.append(f"  {info['name']}: session {info['session_id']} ({len(rows)} rows)")

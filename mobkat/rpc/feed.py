@@ -48,6 +48,10 @@ class ChannelFeed:
         """The channel closed and every observation was read."""
         return self._done and not self._items
 
+    @property
+    def detached(self) -> bool:
+        return self._detached
+
     def push(self, observation: Observation) -> None:
         """Queue an observation (thread-safe; the work happens on the loop)."""
         if threading.get_ident() != self._thread_id:

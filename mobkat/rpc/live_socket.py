@@ -103,7 +103,8 @@ class LiveSocket:
         try:
             while (observation := await feed.get()) is not None:
                 await self.ws.send(json.dumps(observation.to_wire()))
-            await self.ws.close(1000, "live channel closed")
+            if not feed.detached:  # the channel closed: so does its socket
+                await self.ws.close(1000, "live channel closed")
         except ConnectionClosed:
             feed.detach()
 
@@ -197,11 +198,12 @@ class LiveSocket:
 
     # -- endings ---------------------------------------------------------------------------------
     async def _refuse(self, code: int, reason: str, message: str) -> None:
+        self.grant.feed.detach()  # the socket ends with this error, not with the channel's last observations
         with contextlib.suppress(ConnectionClosed):
             await self.ws.send(json.dumps({"error": "live_frame_rejected", "reason": reason,
                                            "message": f"{self._where}: {message}"}))
-        await self._close_channel()
         await self.ws.close(code, reason)
+        await self._close_channel()
 
     async def _close_channel(self) -> None:
         try:

@@ -35,7 +35,11 @@ def test_live_demo_runs_offline_to_completion(tmp_path: Path) -> None:
     assert "[host -> researcher] message routed" in out
     assert "[researcher -> host] message routed" in out
     assert "[host] out: researcher says: Here is what I found about 'what do meerkats eat?'" in out
-    assert f"histories: {tmp_path / 'state' / 'live-demo' / 'sessions.db'}" in out
+    db = tmp_path / "state" / "live-demo" / "sessions.db"
+    assert f"histories: {db}  (read one: mobkat history {db} MEMBER)" in out
+    shown = subprocess.run([sys.executable, "-m", "mobkat", "history", str(db), "researcher"], capture_output=True,
+                           text=True, timeout=60)
+    assert shown.returncode == 0 and "Peer message from host:" in shown.stdout
     assert sorted(p.name for p in (tmp_path / "out").glob("*.wav"))  # assistant audio was saved
     store = SqliteSessionStore(tmp_path / "state" / "live-demo" / "sessions.db")
     try:

@@ -1,0 +1,77 @@
+"""Run mobkat's benchmarks and print one table (or ``--json`` rows): ``python benchmarks/run.py [--quick]``.
+
+Adding a benchmark: write ``benchmarks/bench_<name>.py`` with ``run(settings) -> list[Row]`` and add one
+entry to :data:`BENCHMARKS`. See docs/performance.md for what each row measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` and ``mobkat`` importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import Row, Settings, table, to_json  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One registry entry: ``module`` (under ``benchmarks``) provides ``run(settings) -> list[Row]``."""
+
+    module: str
+    about: str
+
+    def load(self) -> Callable[[Settings], list[Row]]:
+        runner: Callable[[Settings], list[Row]] = importlib.import_module(f"benchmarks.{self.module}").run
+        return runner
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "routing": Benchmark("bench_routing", "peer messages/s through a Mob vs raw pykka tell and ask"),
+    "autogen": Benchmark("bench_autogen", "peer messages/s through a Mob vs AutoGen core send_message"),
+    "spawn": Benchmark("bench_spawn", "50-member mob ready time, RSS per idle member"),
+}
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer, smaller runs (finishes within a minute)")
+    parser.add_argument("--json", action="store_true", help="print the rows as a JSON list instead of a table")
+    parser.add_argument("--only", choices=sorted(BENCHMARKS), help="run one benchmark")
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.list:
+        for name, bench in BENCHMARKS.items():
+            print(f"{name:10s} {bench.about}")
+        return 0
+    os.environ["MOBKAT_SIMULATOR"] = "1"  # never reach a real provider, whatever the environment says
+    settings = Settings(quick=args.quick)
+    names = [args.only] if args.only else list(BENCHMARKS)
+    rows: list[Row] = []
+    started = time.perf_counter()
+    for name in names:
+        began = time.perf_counter()
+        rows += BENCHMARKS[name].load()(settings)
+        print(f"{name}: {time.perf_counter() - began:.1f} s", file=sys.stderr)
+    if args.json:
+        print(to_json(rows))
+    else:
+        print(table(rows))
+        print(f"\n{'quick' if args.quick else 'full'} run, {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
