@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mobkat.audio import encode_speech, read_wav, silence
 from mobkat.cli.run_view import AudioRecorder, EventPrinter, summary
-from mobkat.errors import MobError
+from mobkat.errors import MobError, MobkatError
 from mobkat.live.wire import AudioChunk
 from mobkat.mob.mob import Mob
 
@@ -49,6 +49,11 @@ def _state_root(arg: str | None) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
+    for flag, value in (("--audio", args.audio), ("--script", args.script)):
+        if value and not Path(value).is_file():
+            raise MobError(f"{flag} {value}: no such file")
+    if args.audio:
+        read_wav(args.audio)  # a bad WAV is reported before anything starts
     state_root = _state_root(args.state_root)
     mob = Mob.from_toml(args.file, simulator=True if args.simulator else None, state_root=state_root)
     out_dir = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix=f"mobkat-{mob.id}-"))
@@ -113,8 +118,9 @@ class Driver:
                 self.recorders.append(recorder)
                 self.live_members.append(name)
         demo = definition.demo.member if definition.demo else None
+        orchestrators = [m["name"] for m in self.mob.members() if m["role"] == definition.orchestrator_profile]
         self.default_member = (self.args.member or demo or (self.live_members[0] if self.live_members else None)
-                               or definition.orchestrator_profile or names[0])
+                               or (orchestrators[0] if orchestrators else None) or names[0])
         if self.args.audio:
             self.speak_wav(Path(self.args.audio), self.default_member)
             self.settle()
@@ -147,7 +153,11 @@ class Driver:
                 continue
             if line == "/quit":
                 return
-            self.handle(line)
+            try:
+                self.handle(line)
+            except (MobkatError, OSError, ValueError, IndexError) as exc:
+                print(f"[mob] cannot do {line!r}: {exc}", flush=True)  # report and carry on
+                continue
             self.settle()
 
     def handle(self, line: str) -> None:
@@ -187,7 +197,11 @@ class Driver:
         deadline = time.monotonic() + (timeout or self.args.timeout)
         cursor = self.mob.events_log.latest
         while time.monotonic() < deadline:
-            self.mob.wait_idle(max(0.1, deadline - time.monotonic()))
+            try:
+                self.mob.wait_idle(max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                print(f"[mob] still busy after {timeout or self.args.timeout:g} s; moving on", flush=True)
+                return
             busy = False
             for event in self.mob.events(cursor, timeout=QUIET_S):
                 cursor = event.cursor

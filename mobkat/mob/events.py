@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -33,6 +33,14 @@ EventType = Literal[
     "transcript_delta",
     "assistant_transcript",
 ]
+
+
+_EVENT_TYPES = frozenset(get_args(EventType))
+_Raw = tuple[int, float, str, dict[str, Any]]  # cursor, time.time(), type, fields
+
+
+def _timestamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class EventKind(BaseModel):
@@ -67,12 +75,15 @@ class MobEvent(BaseModel):
 class EventLog:
     """Append-only, thread-safe log. Cursors start at 1 and increase by one: no gaps, ever.
 
-    Keeps the newest ``capacity`` events; resuming from a cursor older than that is a typed error.
+    Keeps (at least) the newest ``capacity`` events; resuming from a cursor older than the oldest kept one
+    is a typed error. Appending is cheap because it sits on the message-routing path: an event is kept
+    as a plain tuple and becomes a :class:`MobEvent` when read (a log of pydantic objects also made every
+    garbage collection walk them), and old events are dropped in batches, not one list shift per append.
     """
 
     def __init__(self, mob_id: str, capacity: int = 100_000) -> None:
         self.mob_id = mob_id
-        self._events: list[MobEvent] = []
+        self._events: list[_Raw] = []
         self._first_cursor = 1
         self._capacity = capacity
         self._cond = threading.Condition()
@@ -84,22 +95,27 @@ class EventLog:
         with self._cond:
             return self._first_cursor + len(self._events) - 1
 
-    def append(self, type: EventType, **fields: Any) -> MobEvent:
+    def append(self, type: EventType, **fields: Any) -> int:
+        """Record an event now; returns its cursor."""
+        if type not in _EVENT_TYPES:
+            raise InvalidInputError(f"mob {self.mob_id}: {type!r} is not a mob event type")
         with self._cond:
             cursor = self._first_cursor + len(self._events)
-            event = MobEvent(cursor=cursor, mob_id=self.mob_id,
-                             timestamp=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                             kind=EventKind(type=type, **fields))
-            self._events.append(event)
-            if len(self._events) > self._capacity:
+            self._events.append((cursor, time.time(), type, fields))
+            if len(self._events) > self._capacity + self._capacity // 8 + 1:
                 drop = len(self._events) - self._capacity
                 del self._events[:drop]
                 self._first_cursor += drop
             self._cond.notify_all()
-            waiters = list(self._waiters)
+            waiters = list(self._waiters) if self._waiters else []
         for loop, flag in waiters:
             loop.call_soon_threadsafe(flag.set)
-        return event
+        return cursor
+
+    def _event(self, raw: _Raw) -> MobEvent:
+        cursor, seconds, type, fields = raw
+        return MobEvent(cursor=cursor, mob_id=self.mob_id, timestamp=_timestamp(seconds),
+                        kind=EventKind(type=type, **fields))
 
     def after(self, cursor: int = 0, limit: int | None = None) -> list[MobEvent]:
         """Events with a cursor greater than ``cursor``, oldest first."""
@@ -112,8 +128,8 @@ class EventLog:
                                         f"({self._first_cursor}); resume from {self._first_cursor - 1}",
                                         details={"kind": "stale_cursor", "oldest": self._first_cursor})
             start = cursor + 1 - self._first_cursor
-            selected = self._events[start:]
-            return selected[:limit] if limit is not None else list(selected)
+            selected = self._events[start:start + limit] if limit is not None else self._events[start:]
+        return [self._event(raw) for raw in selected]
 
     def close(self) -> None:
         with self._cond:

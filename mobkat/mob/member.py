@@ -22,9 +22,12 @@ from mobkat.live.wire import (
     AssistantTextDelta,
     AssistantTranscriptDelta,
     AssistantTranscriptFinal,
+    ChannelStatus,
     LiveErrorObservation,
+    LiveOpenResult,
     Observation,
     TurnCompleted,
+    TurningMode,
     UserTranscriptFinal,
 )
 from mobkat.mob.definition_schema import LiveSettings
@@ -92,7 +95,9 @@ class MemberActor(SessionActor):
         self.live_settings = live
         self._inbox: deque[Envelope] = deque()
         self._context: list[HistoryRow] = []  # lifecycle notices: land with the next turn, never start one
-        self._carry: list[HistoryRow] = []  # steered rows that arrived as a turn ended: they start the next
+        # steered rows that missed the turn they were meant for (with their message ids): they start the next
+        self._carry: list[tuple[str, HistoryRow]] = []
+        self._steered: list[tuple[str, HistoryRow]] = []  # steered into the running turn, not yet consumed
         self._turn: tuple[str, tuple[str, ...], concurrent.futures.Future[TurnResult]] | None = None
         self._committed_turns = 0
 
@@ -140,10 +145,11 @@ class MemberActor(SessionActor):
         if self._open_channel() is not None and self.live_inject(_opening_row(envelope), True):
             self._ack((envelope.id,))  # it is in the live conversation; it lands in history at the boundary
             return
-        if (envelope.handling_mode == "steer" and self._turn is not None
-                and self.session.steer(_opening_row(envelope))):
-            self._turn = (self._turn[0], (*self._turn[1], envelope.id), self._turn[2])
-            return
+        if envelope.handling_mode == "steer" and self._turn is not None:
+            row = _opening_row(envelope)
+            if self.session.steer(row):
+                self._steered.append((envelope.id, row))
+                return
         self._inbox.append(envelope)
         self._start_next_turn()
 
@@ -152,11 +158,11 @@ class MemberActor(SessionActor):
             return
         batch = list(self._inbox)
         self._inbox.clear()
-        opening = [*self._context, *self._carry, *(_opening_row(e) for e in batch)]
+        opening = [*self._context, *(row for _, row in self._carry), *(_opening_row(e) for e in batch)]
+        ids = tuple([message_id for message_id, _ in self._carry] + [e.id for e in batch])
         self._context, self._carry = [], []
         future = self.start_turn(opening)
         fence = self.identity.fence_token
-        ids = tuple(e.id for e in batch)
         self._turn = (fence, ids, future)
         me = self.actor_ref
 
@@ -182,8 +188,12 @@ class MemberActor(SessionActor):
             self.events.append("turn_committed", member=self.identity.name, generation=self.identity.generation,
                                messages=len(result.rows), text=result.text, source="turn")
             self.supervisor.tell({"turn_committed": self.identity.name, "fence": self.identity.fence_token})
-        self._ack(ids)
-        self._carry += self.session.take_unconsumed_steers()  # steers that missed the turn start the next
+        missed = self.session.take_unconsumed_steers()
+        carried = [(i, row) for i, row in self._steered if any(row is m for m in missed)]
+        consumed = tuple(i for i, row in self._steered if not any(row is m for m in missed))
+        self._steered = []
+        self._ack(ids + consumed)  # a steer is acknowledged only once the turn that took it committed
+        self._carry += carried
         self._start_next_turn()
 
     def _ack(self, ids: tuple[str, ...]) -> None:
@@ -193,25 +203,31 @@ class MemberActor(SessionActor):
 
     # -- live ---------------------------------------------------------------------------------------
     def open_live(self) -> str | None:
-        """Open this member's live channel with its profile's settings; reports to the supervisor."""
-        settings = self.live_settings
+        """Open this member's live channel with its profile's settings (the supervisor asks after spawn)."""
         try:
-            result = self.live_open(settings.turning_mode, settings.voice, self._observe)
+            return self.open_member_live().channel_id
         except Exception as exc:
             self.events.append("live_failed", member=self.identity.name, error=str(exc))
             return None
+
+    def open_member_live(self, turning_mode: TurningMode | None = None, voice: str | None = None) -> LiveOpenResult:
+        """Open the live channel (profile settings unless given), mirroring it into the mob's events."""
+        settings = self.live_settings
+        result = self.live_open(turning_mode or settings.turning_mode, voice or settings.voice, self._observe)
         self.events.append("live_opened", member=self.identity.name, channel_id=result.channel_id,
                            turning_mode=result.turning_mode, continuity=result.continuity.mode)
         context, self._context = self._context, []
         for row in context:  # pending lifecycle notices join the live conversation as context
             self.live_inject(row, False)
-        return result.channel_id
+        return result
 
-    def close_live(self) -> None:
+    def close_live(self) -> ChannelStatus | None:
         channel = self._open_channel()
-        if channel is not None:
-            self.live_close(channel.channel_id)
-            self.events.append("live_closed", member=self.identity.name, channel_id=channel.channel_id)
+        if channel is None:
+            return None
+        status = self.live_close(channel.channel_id)
+        self.events.append("live_closed", member=self.identity.name, channel_id=channel.channel_id)
+        return status
 
     def _observe(self, observation: Observation) -> None:
         """Live observations → mob events (runs on the I/O loop)."""

@@ -60,8 +60,9 @@ class LiveControls:
             raise MobError(f"member {self._member.name} has no open live channel; open one with member.live.open()")
         return channel_id
 
-    def open(self, turning_mode: TurningMode = "provider_managed", voice: str | None = None) -> LiveOpenResult:
-        result: LiveOpenResult = self._ask("live_open", turning_mode, voice, None)
+    def open(self, turning_mode: TurningMode | None = None, voice: str | None = None) -> LiveOpenResult:
+        """Open the member's channel (the profile's turning mode and voice unless given)."""
+        result: LiveOpenResult = self._ask("open_member_live", turning_mode, voice)
         return result
 
     def subscribe(self, observer: Callable[[Any], None]) -> None:
@@ -92,7 +93,8 @@ class LiveControls:
         self._ask("live_refresh", self._require())
 
     def close(self) -> ChannelStatus:
-        status: ChannelStatus = self._ask("live_close", self._require())
+        self._require()
+        status: ChannelStatus = self._ask("close_live")
         return status
 
 
@@ -281,11 +283,11 @@ class Mob:
                          handling_mode: HandlingMode = "queue") -> str:
         """:meth:`send_peer` without waiting for the supervisor (one ``tell``, no round trip); returns the
         message id. A refusal is not raised: it is a ``peer_message_rejected`` event with this ``message_id``."""
-        proxy = self._supervisor_proxy
-        if proxy is None:
+        supervisor = self._supervisor
+        if supervisor is None:
             raise MobError(f"mob {self.id} is not running; call start() first")
         envelope = Envelope(sender=sender, receiver=receiver, body=body, kind=kind, handling_mode=handling_mode)
-        proxy.route_nowait.defer(envelope)
+        supervisor.tell(envelope)  # a plain tell: a proxy call (``.defer``) costs ~5 us more per message
         return envelope.id
 
     # -- events -----------------------------------------------------------------------------------------

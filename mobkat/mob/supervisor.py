@@ -334,6 +334,9 @@ class Supervisor(pykka.ThreadingActor):
 
     # -- reports from members -----------------------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Envelope):  # told by Mob.send_peer_nowait
+            self.route_nowait(message)
+            return None
         if not isinstance(message, dict):
             return None
         for key, handler in (("consumed", self._consumed), ("turn_committed", self._turn_committed),

@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 READ_CHUNK = 1 << 20
 MAX_PENDING_NOTIFICATION_BYTES = 8 * 1024 * 1024
-DRAIN_GRACE_S = 2.0
+DRAIN_GRACE_S = 30.0  # after the peer closes its side, in-flight requests get this long to finish
+WRITE_GRACE_S = 2.0
 WriteLine = Callable[[bytes], Awaitable[None]]
 
 
@@ -76,8 +77,8 @@ class Connection:
             for task in list(self._tasks):
                 task.cancel()
             self._out.put_nowait(None)
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(writer, timeout=DRAIN_GRACE_S)
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(writer, timeout=WRITE_GRACE_S)
 
     # -- output ------------------------------------------------------------------------------------
     def notify(self, method: str, params: dict[str, Any]) -> None:

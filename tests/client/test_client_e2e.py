@@ -45,7 +45,7 @@ async def _whole_session(tmp_path: Path) -> None:
         created = await client.create_session("hello", model="gpt-realtime-2", system_prompt="Answer briefly.")
         assert created.text == "You said: hello" and created.turns == 1
         events = await client.session_events(created.session_id).until("run_completed", timeout=5)
-        assert [e.type for e in events][0] == "run_started"
+        assert events[0].type == "run_started"
         assert "".join(e.delta or "" for e in events if e.type == "text_delta") == "You said: hello"
         history = await client.read_session_history(created.session_id)
         assert history.message_count == 2 and not history.has_more

@@ -52,20 +52,17 @@ def test_realms_are_isolated(tmp_path: Path) -> None:
 
 
 async def _realms(state: Path) -> None:
-    first, second, isolated = await asyncio.gather(_client(state, "team-a"), _client(state, "team-b"),
-                                                   _client(state, None))
+    first, second = await asyncio.gather(_client(state, "team-a"), _client(state, "team-b"))
     try:
         mine = await first.create_session("hello", model="gpt-5.5")
         assert [s.session_id for s in await first.list_sessions()] == [mine.session_id]
-        for other in (second, isolated):
-            assert await other.list_sessions() == []
-            with pytest.raises(SessionNotFound):
-                await other.read_session_history(mine.session_id)
-            with pytest.raises(SessionNotFound):
-                await other.start_turn(mine.session_id, "let me in")
-        config = await isolated.get_config()
-        assert config.realm_id.startswith("isolated-") and config.resolved_paths["realm_root"]
-        assert (await second.get_config()).realm_id == "team-b"
+        assert await second.list_sessions() == []
+        with pytest.raises(SessionNotFound):
+            await second.read_session_history(mine.session_id)
+        with pytest.raises(SessionNotFound):
+            await second.start_turn(mine.session_id, "let me in")
+        config = await second.get_config()
+        assert config.realm_id == "team-b" and config.resolved_paths["realm_root"] == str(state / "realms" / "team-b")
 
         archived = await first.archive_session(mine.session_id)
         assert archived.archived and await first.list_sessions() == []
@@ -73,4 +70,4 @@ async def _realms(state: Path) -> None:
         listed = await first.list_sessions(include_archived=True)
         assert [s.archived for s in listed] == [True]
     finally:
-        await asyncio.gather(first.close(), second.close(), isolated.close())
+        await asyncio.gather(first.close(), second.close())

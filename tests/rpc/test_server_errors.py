@@ -103,15 +103,17 @@ async def _concurrency(tmp_path: Path) -> None:
         await rpc.close()
 
 
-def test_without_live_ws_the_live_methods_do_not_exist(tmp_path: Path) -> None:
+def test_without_live_ws_the_live_methods_do_not_exist_and_the_realm_is_new(tmp_path: Path) -> None:
     asyncio.run(_no_live(tmp_path))
 
 
 async def _no_live(tmp_path: Path) -> None:
-    rpc = await RawRpc.start("--simulator", "--state-root", str(tmp_path))
+    rpc = await RawRpc.start("--simulator", "--state-root", str(tmp_path))  # no --realm: a new isolated realm
     try:
         hello = await rpc.result("initialize", {})
         assert not [m for m in hello["methods"] if m.startswith("live/")]
+        assert hello["realm_id"].startswith("isolated-")
+        assert (await rpc.result("session/list")) == {"sessions": []}
         assert _error(await rpc.call("live/open", {"session_id": str(uuid.uuid4())}), -32601)
         caps = {c["id"]: c["status"] for c in (await rpc.result("capabilities/get"))["capabilities"]}
         assert caps["sessions"] == "Available" and "DisabledByPolicy" in caps["live"]
