@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mobkat.errors import MemberExistsError, MemberNotFoundError, WiringError
+from mobkat.errors import InboxFullError, MemberExistsError, MemberNotFoundError, WiringError
 from mobkat.history import BlockAssistantRow, SystemNoticeRow, UserRow
 from mobkat.mob import Mob, MobDefinition
 from mobkat.mob.sim_rules import PEER_RULES
@@ -282,3 +283,35 @@ def test_stop_leaves_no_threads_sockets_or_tasks(no_thread_leaks: None) -> None:
     assert not mob.services.runtime.running
     assert not simulator.running
     assert simulator.stats.open_connections == 0
+
+
+def test_full_inbox_is_a_typed_error_to_the_sender(services: SessionServices, simulator: Simulator) -> None:
+    simulator.add_tool_rule(ToolRule(pattern=r"slow job (\w+)", tool="wait_gate", arguments={"label": "{1}"}))
+    slow = {**TEXT, "tools": {"python": ["tests.mob.mob_tools:wait_gate"]}}
+    with start(team(slow=slow, a=TEXT), services, inbox_capacity=2) as mob:
+        mob.spawn("slow")
+        mob.spawn("a")
+        mob.wire("a", "slow")
+        mob.send_peer("a", "slow", "slow job first")
+        assert mob_tools.ENTERED.wait(10)
+        mob.send_peer("a", "slow", "second")  # two waiting: the inbox is now full
+        with pytest.raises(InboxFullError, match="inbox of slow is full"):
+            mob.send_peer("a", "slow", "third")
+        assert any(e.type == "peer_message_rejected" and e.get("reason") == "inbox_full"
+                   for e in mob.events_log.after(0))
+        mob_tools.GATE.set()
+        mob.wait_idle(20)
+        mob.send_peer("a", "slow", "room again")  # consumed messages free the inbox
+
+
+def test_async_event_iteration(services: SessionServices) -> None:
+    with start(team(a=TEXT), services) as mob:
+        mob.spawn("a")
+        mob.send("a", "hello")
+        mob.wait_idle(10)
+
+        async def collect() -> list[str]:
+            return [e.type async for e in mob.aevents(after=0, timeout=0.2)]
+
+        types = asyncio.run(collect())
+        assert types[0] == "mob_started" and "turn_committed" in types
