@@ -6,6 +6,7 @@ from openai import AsyncOpenAI
 
 from mobkat.catalog import Catalog
 from mobkat.config import MobkatConfig, load_config
+from mobkat.providers import redact
 from mobkat.providers.endpoints import ClientPool, EndpointResolver
 from mobkat.runtime import AsyncRuntime
 from mobkat.store import MemorySessionStore, SessionStore
@@ -28,6 +29,7 @@ class SessionServices:
         self.store: SessionStore = store if store is not None else MemorySessionStore()
         self.endpoints = EndpointResolver(self.config, simulator_base_url=simulator_base_url)
         self.clients = ClientPool()
+        redact.install()
         self._owns_runtime = runtime is None
         self.runtime = runtime if runtime is not None else AsyncRuntime("mobkat-io")
 
