@@ -81,14 +81,14 @@ class RawRig:
     def run(self, messages: int, mode: Mode) -> float:
         """Seconds to push ``messages`` through relay to sink, the last one taken."""
         bodies = [f"message {i}" for i in range(messages)]
-        before: int = self.sink.ask(_Count())
+        before: int = self.sink.ask(_Count(), block=True, timeout=30)
         send = self.relay.tell if mode == "tell" else self.relay.ask
         gc.collect()  # garbage of earlier runs is not charged to this one
         start = time.perf_counter()
         for body in bodies:
             send(body)
-        self.relay.ask(_Ping())
-        taken: int = self.sink.ask(_Count())
+        self.relay.ask(_Ping(), block=True, timeout=30)
+        taken: int = self.sink.ask(_Count(), block=True, timeout=30)
         elapsed = time.perf_counter() - start
         if taken - before != messages:
             raise RuntimeError(f"raw pykka: sink took {taken - before} of {messages} messages")

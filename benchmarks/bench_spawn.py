@@ -65,7 +65,7 @@ def pykka_ready_seconds(members: int) -> float:
     start = time.perf_counter()
     refs = [_Idle.start() for _ in range(members)]
     for ref in refs:
-        ref.ask("ready?")
+        ref.ask("ready?", block=True, timeout=30)
     elapsed = time.perf_counter() - start
     for ref in refs:
         ref.stop()
@@ -81,12 +81,12 @@ def rss_per_member(kind: Kind, members: int) -> float:
     """(In the child process.) RSS bytes added per idle member (or bare actor), after a warm-up one."""
     if kind == "pykka":
         warm = _Idle.start()
-        warm.ask("ready?")
+        warm.ask("ready?", block=True, timeout=30)
         gc.collect()
         before = rss_bytes()
         refs = [_Idle.start() for _ in range(members)]
         for ref in refs:
-            ref.ask("ready?")
+            ref.ask("ready?", block=True, timeout=30)
         gc.collect()
         after = rss_bytes()
         pykka.ActorRegistry.stop_all()
@@ -122,19 +122,20 @@ def run(settings: Settings) -> list[Row]:
         "pykka": lambda: 1000 * pykka_ready_seconds(MEMBERS),
         "mobkat": lambda: 1000 * mob_ready_seconds(MEMBERS),
     }, repeats=settings.pick(3, 10))
+    return [make_row("spawn.mob50", "ms", Stats.of(spawn["mobkat"], "lower"), Stats.of(spawn["pykka"], "lower"),
+                     f"{MEMBERS} bare pykka actors", Target("mobkat", "<=", 250, "ms"),
+                     note=f"{MEMBERS} turn_driven members: Mob.spawn returned for all and each answered info()")]
+
+
+def run_memory(settings: Settings) -> list[Row]:
     idle = settings.pick(50, 200)
     memory = interleave({
         "pykka": lambda: child_kib("pykka", idle),
         "mobkat": lambda: child_kib("mobkat", idle),
     }, repeats=settings.pick(2, 5), warmup=0)
-    return [
-        make_row("spawn.mob50", "ms", Stats.of(spawn["mobkat"], "lower"), Stats.of(spawn["pykka"], "lower"),
-                 "50 bare pykka actors", Target("mobkat", "<=", 250, "ms"),
-                 note=f"{MEMBERS} turn_driven members: Mob.spawn returned for all and each answered info()"),
-        make_row("memory.idle_member", "KiB", Stats.of(memory["mobkat"], "lower"), Stats.of(memory["pykka"], "lower"),
-                 "bare pykka actor", Target("mobkat", "<=", 2048, "KiB"),
-                 note=f"RSS delta / {idle} idle members, each sample in a fresh child process"),
-    ]
+    return [make_row("memory.idle_member", "KiB", Stats.of(memory["mobkat"], "lower"),
+                     Stats.of(memory["pykka"], "lower"), "bare pykka actor", Target("mobkat", "<=", 2048, "KiB"),
+                     note=f"RSS delta / {idle} idle members, each sample in a fresh child process")]
 
 
 def _child(argv: list[str]) -> int:

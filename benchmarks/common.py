@@ -10,6 +10,8 @@ from __future__ import annotations
 import gc
 import json
 import math
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -117,11 +119,13 @@ class Row(BaseModel):
 
 
 def make_row(name: str, unit: str, mobkat: Stats | None, baseline: Stats | None, baseline_name: str,
-             target: Target, note: str = "") -> Row:
+             target: Target | None, note: str = "") -> Row:
+    """A row from two measured series; ``target=None`` for an informational row (``target`` is "-")."""
     ratio = mobkat.median / baseline.median if mobkat and baseline and baseline.median else None
     mobkat_median = mobkat.median if mobkat else None
     return Row(name=name, unit=unit, mobkat=mobkat_median, baseline=baseline.median if baseline else None,
-               baseline_name=baseline_name, ratio=ratio, target=target.text(), met=target.met(mobkat_median, ratio),
+               baseline_name=baseline_name, ratio=ratio, target=target.text() if target else "-",
+               met=target.met(mobkat_median, ratio) if target else None,
                mobkat_p99=mobkat.p99 if mobkat else None, baseline_p99=baseline.p99 if baseline else None,
                runs=mobkat.runs if mobkat else 0, note=note)
 
@@ -167,3 +171,16 @@ def table(rows: Sequence[Row]) -> str:
 
 def to_json(rows: Sequence[Row]) -> str:
     return json.dumps([row.model_dump(mode="json") for row in rows], indent=2)
+
+
+def machine() -> str:
+    """CPUs, CPU model, Python version and load average: what a table must be read with."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), model)
+    except OSError:
+        pass
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{os.cpu_count()} CPUs ({model}), {python}, load average {load}"

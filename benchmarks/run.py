@@ -1,7 +1,7 @@
 """Run mobkat's benchmarks and print one table (or ``--json`` rows): ``python benchmarks/run.py [--quick]``.
 
-Adding a benchmark: write ``benchmarks/bench_<name>.py`` with ``run(settings) -> list[Row]`` and add one
-entry to :data:`BENCHMARKS`. See docs/performance.md for what each row measures.
+Adding a benchmark: write ``benchmarks/bench_<name>.py`` with ``run(settings) -> list[Row]`` (see
+``benchmarks/common.py``) and add one entry to :data:`BENCHMARKS`. docs/performance.md says what each row measures.
 """
 
 from __future__ import annotations
@@ -19,25 +19,29 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` and ``mobkat`` importable
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import Row, Settings, table, to_json  # noqa: E402
+from benchmarks.common import Row, Settings, machine, table, to_json  # noqa: E402
 
 
 @dataclass(frozen=True)
 class Benchmark:
-    """One registry entry: ``module`` (under ``benchmarks``) provides ``run(settings) -> list[Row]``."""
+    """One registry entry: ``benchmarks.<module>.<function>(settings) -> list[Row]``, imported when run."""
 
     module: str
     about: str
+    function: str = "run"
 
     def load(self) -> Callable[[Settings], list[Row]]:
-        runner: Callable[[Settings], list[Row]] = importlib.import_module(f"benchmarks.{self.module}").run
+        runner: Callable[[Settings], list[Row]] = getattr(importlib.import_module(f"benchmarks.{self.module}"),
+                                                          self.function)
         return runner
 
 
 BENCHMARKS: dict[str, Benchmark] = {
     "routing": Benchmark("bench_routing", "peer messages/s through a Mob vs raw pykka tell and ask"),
-    "autogen": Benchmark("bench_autogen", "peer messages/s through a Mob vs AutoGen core send_message"),
-    "spawn": Benchmark("bench_spawn", "50-member mob ready time, RSS per idle member"),
+    "autogen": Benchmark("bench_autogen", "peer messages/s through a Mob vs AutoGen core (the bench extra)"),
+    "spawn": Benchmark("bench_spawn", "time until a 50-member mob is ready vs 50 bare pykka actors"),
+    "memory": Benchmark("bench_spawn", "RSS per idle member vs per bare pykka actor (child processes)",
+                        function="run_memory"),
 }
 
 
@@ -61,15 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     names = [args.only] if args.only else list(BENCHMARKS)
     rows: list[Row] = []
     started = time.perf_counter()
+    print(f"machine: {machine()}", file=sys.stderr)
     for name in names:
         began = time.perf_counter()
         rows += BENCHMARKS[name].load()(settings)
         print(f"{name}: {time.perf_counter() - began:.1f} s", file=sys.stderr)
     if args.json:
-        print(to_json(rows))
+        print(to_json(rows), flush=True)
     else:
-        print(table(rows))
-        print(f"\n{'quick' if args.quick else 'full'} run, {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        print(table(rows), flush=True)
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"{'quick' if args.quick else 'full'} run, {time.perf_counter() - started:.0f} s; load average at the end "
+          f"{load}", file=sys.stderr)
     return 0
 
 

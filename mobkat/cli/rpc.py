@@ -18,6 +18,7 @@ from mobkat.rpc.tokens import token_ttl_from_env
 
 SIMULATOR_ENV = "MOBKAT_SIMULATOR"
 LOG_LEVEL_ENV = "MOBKAT_LOG_LEVEL"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def parse_address(text: str) -> Address:
@@ -85,8 +86,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help=f"send every provider call to the built-in offline simulator (also {SIMULATOR_ENV}=1)")
     parser.add_argument("--simulator-pace", type=_non_negative, default=0.0, metavar="SECONDS",
                         help="simulator: wall seconds per second of generated audio (default 0: instant)")
-    parser.add_argument("--log-level", default=os.environ.get(LOG_LEVEL_ENV, "WARNING"),
-                        choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="stderr log level (default WARNING)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, type=str.upper,
+                        help=f"stderr log level (default ${LOG_LEVEL_ENV} or WARNING)")
     parser.set_defaults(func=run)
 
 
@@ -110,7 +111,10 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until stdin closes (stdio) or SIGTERM/SIGINT."""
-    logging.basicConfig(stream=sys.stderr, level=args.log_level,
+    level = args.log_level or os.environ.get(LOG_LEVEL_ENV, "WARNING").upper()
+    if level not in LOG_LEVELS:
+        raise InvalidInputError(f"{LOG_LEVEL_ENV}={level!r} is not a log level ({', '.join(LOG_LEVELS)})")
+    logging.basicConfig(stream=sys.stderr, level=level,
                         format="%(asctime)s mobkat-rpc %(levelname)s %(name)s: %(message)s")
     options = options_from(args)
     options.check()

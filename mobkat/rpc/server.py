@@ -12,6 +12,8 @@ import contextlib
 import json
 import logging
 import os
+import stat
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +68,7 @@ class Connection:
         writer = asyncio.create_task(self._write_loop())
         framer = LineFramer(self._max_line)
         try:
-            while data := await self._reader.read(READ_CHUNK):
+            while data := await self._read():
                 for line in framer.feed(data):
                     self._take_line(line)
             for line in framer.finish():
@@ -79,6 +81,13 @@ class Connection:
             self._out.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(writer, timeout=WRITE_GRACE_S)
+
+    async def _read(self) -> bytes:
+        try:
+            return await self._reader.read(READ_CHUNK)
+        except (ConnectionError, OSError) as exc:  # a reset is the peer going away
+            log.info("%s: connection lost: %s", self.name, exc)
+            return b""
 
     # -- output ------------------------------------------------------------------------------------
     def notify(self, method: str, params: dict[str, Any]) -> None:
@@ -178,38 +187,45 @@ class Connection:
 
 
 # -- transports ------------------------------------------------------------------------------------
+def _pollable(fd: int) -> bool:
+    """Pipes and sockets can be watched by the event loop; files, ttys and /dev/null cannot (reliably)."""
+    mode = os.fstat(fd).st_mode
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 async def serve_stdio(host: ServerHost, in_fd: int, out_fd: int) -> None:
     """Serve one connection on a pair of file descriptors until the input side closes."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=READ_CHUNK * 2)
-    try:
+    if _pollable(in_fd):
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(in_fd, "rb", 0))
-        feeder = None
-    except ValueError:  # a regular file: feed it from a thread
-        feeder = loop.create_task(_feed_from_file(reader, in_fd))
-    write = await _pipe_writer(out_fd)
+    else:  # a file, a terminal, /dev/null: a daemon thread reads it (a blocked read never holds up exit)
+        threading.Thread(target=_feed_from_fd, args=(loop, reader, in_fd), name="mobkat-rpc-stdin",
+                         daemon=True).start()
+    write = await _line_writer(out_fd)
+    await Connection(host, reader, write, "stdio").serve()
+
+
+def _feed_from_fd(loop: asyncio.AbstractEventLoop, reader: asyncio.StreamReader, fd: int) -> None:
     try:
-        await Connection(host, reader, write, "stdio").serve()
+        while data := os.read(fd, READ_CHUNK):
+            loop.call_soon_threadsafe(reader.feed_data, data)
+    except OSError:
+        pass
     finally:
-        if feeder is not None:
-            feeder.cancel()
+        with contextlib.suppress(RuntimeError):  # the loop may be gone at exit
+            loop.call_soon_threadsafe(reader.feed_eof)
 
 
-async def _feed_from_file(reader: asyncio.StreamReader, fd: int) -> None:
-    while data := await asyncio.to_thread(os.read, fd, READ_CHUNK):
-        reader.feed_data(data)
-    reader.feed_eof()
-
-
-async def _pipe_writer(fd: int) -> WriteLine:
+async def _line_writer(fd: int) -> WriteLine:
     loop = asyncio.get_running_loop()
     stream = os.fdopen(fd, "wb", 0)
-    try:
-        transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, stream)
-    except ValueError:  # a regular file or similar: plain blocking writes, off the loop
+    if not _pollable(fd):  # a file or terminal: plain blocking writes, off the loop
         async def write_blocking(line: bytes) -> None:
             await asyncio.to_thread(stream.write, line)
+
         return write_blocking
+    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, stream)
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
 
     async def write(line: bytes) -> None:

@@ -11,6 +11,7 @@ import pytest
 from mobkat.audio import read_wav
 from mobkat.client import (
     ChannelNotFound,
+    ConnectionClosed,
     InvalidParams,
     MethodNotFound,
     MobkatClient,
@@ -136,3 +137,11 @@ async def _typed_errors(tmp_path: Path) -> None:
         with pytest.raises(MethodNotFound):
             await client.request("session/teleport", {})
         assert len(await client.list_sessions()) == 2
+
+
+def test_a_server_that_cannot_start_is_a_typed_error_with_its_stderr() -> None:
+    async def body() -> None:
+        with pytest.raises(ConnectionClosed, match="unrecognized arguments: --bogus"):
+            await MobkatClient(SERVER).connect(extra_args=["--bogus"])
+
+    asyncio.run(body())

@@ -120,9 +120,10 @@ class TcpServer:
                 self.process.kill()
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.Popen[bytes]:
-    """Start ``mobkat rpc ARGS`` (stdin closed) without waiting."""
-    return subprocess.Popen([*SERVER, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+def run_cli(*args: str, env: dict[str, str] | None = None, stdin: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start ``mobkat rpc ARGS`` without waiting; stdin is ``/dev/null`` or the given file."""
+    source = stdin.open("rb") if stdin is not None else subprocess.DEVNULL
+    return subprocess.Popen([*SERVER, *args], stdin=source, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env or server_env())
 
 

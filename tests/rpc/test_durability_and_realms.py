@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mobkat.client import MobkatClient, SessionNotFound
+from mobkat.client import MobkatClient, SessionArchived, SessionNotFound
 from tests.rpc.helpers import SERVER
 
 
@@ -69,5 +69,7 @@ async def _realms(state: Path) -> None:
         assert (await first.read_session_history(mine.session_id)).message_count == 2  # still readable
         listed = await first.list_sessions(include_archived=True)
         assert [s.archived for s in listed] == [True]
+        with pytest.raises(SessionArchived, match="archived"):
+            await first.start_turn(mine.session_id, "one more")
     finally:
         await asyncio.gather(first.close(), second.close())

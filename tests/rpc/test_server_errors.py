@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -124,19 +125,26 @@ async def _no_live(tmp_path: Path) -> None:
         await rpc.close()
 
 
-def test_start_up_refusals_name_the_problem() -> None:
-    bare = server_env()
+def test_start_up_refusals_name_the_problem_and_stdin_may_be_a_file(tmp_path: Path) -> None:
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text('{"jsonrpc":"2.0","id":1,"method":"initialize"}\n{"jsonrpc":"2.0","id":2,"method":"nope"}\n')
     runs = {
         "tcp": run_cli("--tcp", "0.0.0.0:0", "--simulator"),
         "live": run_cli("--live-ws", "0.0.0.0:0", "--simulator"),
         "flag": run_cli("--no-such-flag"),
-        "credential": run_cli("--live-ws", "127.0.0.1:0", env=bare),
+        "credential": run_cli("--live-ws", "127.0.0.1:0", env=server_env()),
+        "file": run_cli("--simulator", "--state-root", str(tmp_path), stdin=requests),
     }
     out = {}
     for name, process in runs.items():
         stdout, stderr = process.communicate(timeout=60)
-        assert stdout == b"", name  # stdout only ever carries JSON-RPC
         out[name] = (process.returncode, stderr.decode())
+        if name == "file":
+            answers = sorted((json.loads(line) for line in stdout.splitlines()), key=lambda a: a["id"])
+            assert [a["id"] for a in answers] == [1, 2] and answers[1]["error"]["code"] == -32601
+            assert process.returncode == 0  # end of the file = end of input
+        else:
+            assert stdout == b"", name  # stdout only ever carries JSON-RPC
     assert out["tcp"][0] == 1 and "--allow-remote" in out["tcp"][1] and "--tcp 0.0.0.0:0" in out["tcp"][1]
     assert out["live"][0] == 1 and "--allow-remote" in out["live"][1] and "live-ws" in out["live"][1]
     assert out["flag"][0] == 2 and "unrecognized arguments: --no-such-flag" in out["flag"][1]
