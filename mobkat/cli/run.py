@@ -16,12 +16,14 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mobkat.audio import encode_speech, read_wav, silence
-from mobkat.cli.run_view import AudioRecorder, EventPrinter, summary
 from mobkat.errors import MobError, MobkatError
-from mobkat.live.wire import AudioChunk
-from mobkat.mob.mob import Mob
+
+if TYPE_CHECKING:  # the mob runtime (and the openai SDK under it) loads only when `run` runs
+    from mobkat.cli.run_view import AudioRecorder
+    from mobkat.mob.mob import Mob
 
 CHUNK_BYTES = 4800  # 100 ms of pcm16 24 kHz mono
 QUIET_S = 1.0
@@ -49,6 +51,9 @@ def _state_root(arg: str | None) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from mobkat.cli.run_view import EventPrinter, summary
+    from mobkat.mob.mob import Mob
+
     for flag, value in (("--audio", args.audio), ("--script", args.script)):
         if value and not Path(value).is_file():
             raise MobError(f"{flag} {value}: no such file")
@@ -113,6 +118,8 @@ class Driver:
             self.mob.wait_for_event(lambda e, n=name: e.type in ("live_opened", "live_failed") and  # type: ignore[misc]
                                     e.get("member") == n, timeout=self.args.timeout)
             if self.mob.member(name).live.channel_id is not None:
+                from mobkat.cli.run_view import AudioRecorder
+
                 recorder = AudioRecorder(name, self.out_dir)
                 self.mob.member(name).live.subscribe(recorder)
                 self.recorders.append(recorder)
@@ -185,6 +192,8 @@ class Driver:
         self._speak(read_wav(path) + silence(700), member)
 
     def _speak(self, pcm: bytes, member: str) -> None:
+        from mobkat.live.wire import AudioChunk
+
         if member not in self.live_members:
             raise MobError(f"member {member!r} has no live channel to speak into; live members: "
                            f"{', '.join(self.live_members) or 'none'}")

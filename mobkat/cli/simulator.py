@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mobkat.simulator import Simulator, SimulatorScript
+if TYPE_CHECKING:  # the simulator (and the openai SDK under it) loads only when the command runs
+    from mobkat.simulator import Simulator
 
 
 def _non_negative(text: str) -> float:
@@ -66,6 +67,8 @@ async def _serve(sim: Simulator) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; exit code 0 on a clean stop."""
+    from mobkat.simulator import Simulator, SimulatorScript
+
     sim = Simulator(
         args.host,
         args.port,

@@ -1,5 +1,8 @@
 """Mobs: teams of agent members spawned from a :class:`MobDefinition`."""
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from mobkat.mob.definition import JSON_SOURCE, MobDefinition
 from mobkat.mob.definition_schema import (
     Demo,
@@ -13,9 +16,22 @@ from mobkat.mob.definition_schema import (
     ToolsConfig,
     Wiring,
 )
-from mobkat.mob.events import EventLog, MobEvent
-from mobkat.mob.messages import Envelope
-from mobkat.mob.mob import LiveControls, MemberHandle, Mob
+
+if TYPE_CHECKING:
+    from mobkat.mob.events import EventLog, MobEvent
+    from mobkat.mob.messages import Envelope
+    from mobkat.mob.mob import LiveControls, MemberHandle, Mob
+
+_RUNTIME = {"EventLog": "events", "MobEvent": "events", "Envelope": "messages", "LiveControls": "mob",
+            "MemberHandle": "mob", "Mob": "mob"}
+
+
+def __getattr__(name: str) -> Any:
+    """The runtime (actors, the openai SDK) loads on first use, so reading a definition stays light."""
+    module = _RUNTIME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mobkat.mob' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"mobkat.mob.{module}"), name)
 
 __all__ = [
     "JSON_SOURCE",
