@@ -189,3 +189,40 @@ class SessionArchivedError(MobkatError):
 
     code = "session_archived"
     rpc_code = INVALID_PARAMS
+
+
+# -- mobs over JSON-RPC (mob/*) --------------------------------------------------------------------
+STALE_CURSOR = -32027
+
+
+class MobNotFoundError(MobError):
+    """No mob with that id in this realm (never created, or destroyed)."""
+
+    code = "mob_not_found"
+
+
+class MobExistsError(MobError):
+    """A mob with that id already exists in this realm."""
+
+    code = "mob_already_exists"
+
+
+class MobNotRunningError(MobError):
+    """A mutation was sent to a stopped mob (reads still work)."""
+
+    code = "invalid_transition"
+
+
+class ProfileNotFoundError(MobError):
+    code = "profile_not_found"
+
+
+class StaleCursorError(MobError):
+    """``mob/events`` with ``strict``: the cursor is beyond the latest event (or older than the oldest kept)."""
+
+    code = "stale_cursor"
+    rpc_code = STALE_CURSOR
+
+
+class StreamNotFoundError(MobError):
+    code = "stream_not_found"

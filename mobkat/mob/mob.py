@@ -19,6 +19,7 @@ from mobkat.history import HistoryRow
 from mobkat.live.channel import ReconnectPolicy
 from mobkat.live.wire import ChannelStatus, InputChunk, LiveOpenResult, TextChunk, TurningMode
 from mobkat.mob.definition import MobDefinition
+from mobkat.mob.definition_schema import RuntimeMode
 from mobkat.mob.events import EventLog, MobEvent
 from mobkat.mob.member import MemberActor
 from mobkat.mob.messages import Envelope, HandlingMode, PeerKind
@@ -235,9 +236,12 @@ class Mob:
         return proxy
 
     # -- members ----------------------------------------------------------------------------------------
-    def spawn(self, profile: str, name: str | None = None, initial_message: str | None = None) -> str:
-        """Spawn a member from a profile (named after it by default); returns the member name."""
-        view: dict[str, Any] = self._supervise("spawn", profile, name, initial_message)
+    def spawn(self, profile: str, name: str | None = None, initial_message: str | None = None, *,
+              runtime_mode: RuntimeMode | None = None, labels: dict[str, str] | None = None) -> str:
+        """Spawn a member from a profile (named after it by default); returns the member name.
+
+        ``runtime_mode`` overrides the profile's; ``labels`` are the member's (also on its session)."""
+        view: dict[str, Any] = self._supervise("spawn", profile, name, initial_message, 0, runtime_mode, labels)
         return str(view["name"])
 
     def spawn_members(self) -> list[str]:

@@ -24,6 +24,7 @@ from mobkat.errors import (
 )
 from mobkat.live.channel import ReconnectPolicy
 from mobkat.mob.definition import MobDefinition
+from mobkat.mob.definition_schema import RuntimeMode
 from mobkat.mob.events import EventLog
 from mobkat.mob.member import Deliver, MemberActor, MemberIdentity, OpenLive, new_fence
 from mobkat.mob.messages import Envelope, kickoff_text
@@ -47,11 +48,14 @@ class MemberRecord:
     restarts: deque[float] = field(default_factory=deque)
     unacked: OrderedDict[str, Envelope] = field(default_factory=OrderedDict)
     live_requested: bool = False
+    runtime_mode: RuntimeMode = "autonomous_host"
+    labels: dict[str, str] = field(default_factory=dict)
 
     def view(self, wired_to: list[str]) -> dict[str, Any]:
         return {"name": self.name, "role": self.profile, "generation": self.identity.generation,
                 "fence_token": self.identity.fence_token, "status": self.status, "session_id": self.session_id,
-                "wired_to": wired_to, "queued": len(self.unacked), "comms_name": self.identity.comms_name}
+                "wired_to": wired_to, "queued": len(self.unacked), "comms_name": self.identity.comms_name,
+                "runtime_mode": self.runtime_mode, "labels": dict(self.labels)}
 
 
 class Supervisor(pykka.ThreadingActor):
@@ -74,8 +78,11 @@ class Supervisor(pykka.ThreadingActor):
 
     # -- spawning -------------------------------------------------------------------------------------
     def spawn(self, profile: str, name: str | None = None, initial_message: str | None = None,
-              generation: int = 0) -> dict[str, Any]:
-        """Create the member's session and actor, wire it by the auto-wiring rules, and kick it off."""
+              generation: int = 0, runtime_mode: RuntimeMode | None = None,
+              labels: dict[str, str] | None = None) -> dict[str, Any]:
+        """Create the member's session and actor, wire it by the auto-wiring rules, and kick it off.
+
+        ``runtime_mode`` overrides the profile's; ``labels`` are the member's (also on its session)."""
         name = name or profile
         if not NAME.match(name) or name.startswith("__flow_"):
             raise WiringError(f"member name {name!r} is not a valid identifier (letters, digits, '_' and '-', "
@@ -86,22 +93,25 @@ class Supervisor(pykka.ThreadingActor):
         prof = self.definition.profile(profile)
         identity = MemberIdentity(mob_id=self.definition.id, role=profile, name=name, generation=generation,
                                   fence_token=new_fence())
+        mode = runtime_mode or prof.runtime_mode
         session = Session.create(self.services, model=prof.model, provider=prof.provider,
                                  instructions=self._instructions(profile), tools=self._tools(profile, name),
-                                 labels={"mob_id": self.definition.id, "role": profile, "member": name})
+                                 labels={**(labels or {}), "mob_id": self.definition.id, "role": profile,
+                                         "member": name})
         live = self.definition.live_settings(profile)
         record = MemberRecord(name=name, profile=profile, identity=identity, session_id=session.id,
                               ref=self._start_actor(session, identity, profile), comms=prof.tools.comms,
-                              live_wanted=live.open_on_spawn and session.profile.capabilities.realtime)
+                              live_wanted=live.open_on_spawn and session.profile.capabilities.realtime,
+                              runtime_mode=mode, labels=dict(labels or {}))
         self.members[name] = record
         self.retired.pop(name, None)
         self.events.append("member_spawned", member=name, role=profile, generation=generation,
-                           fence_token=identity.fence_token, runtime_mode=prof.runtime_mode,
-                           session_id=session.id, comms_name=identity.comms_name)
+                           fence_token=identity.fence_token, runtime_mode=mode,
+                           session_id=session.id, comms_name=identity.comms_name, labels=record.labels)
         for peer in self._auto_wire_targets(record):
             self._wire(name, peer)
         kickoff = initial_message
-        if kickoff is None and (prof.runtime_mode == "autonomous_host" or record.live_wanted):
+        if kickoff is None and (mode == "autonomous_host" or record.live_wanted):
             kickoff = kickoff_text(self.definition.id, name, profile)  # a live member must not stay idle
         if kickoff is not None:
             self._send(record, Envelope(sender="operator", receiver=name, body=kickoff))
@@ -173,7 +183,8 @@ class Supervisor(pykka.ThreadingActor):
         peers = self._wired_to(name)
         generation = record.identity.generation
         self.retire(name)
-        self.spawn(record.profile, name, initial_message, generation=generation + 1)
+        self.spawn(record.profile, name, initial_message, generation=generation + 1,
+                   runtime_mode=record.runtime_mode, labels=record.labels)
         for peer in peers:
             if peer in self.members:
                 self._wire(name, peer)

@@ -51,10 +51,25 @@ def _invalid(message: str, kind: str = "invalid_params", **details: Any) -> RpcE
     return RpcError(INVALID_PARAMS, message, kind=kind, details=details)
 
 
-def _listener(call: Call) -> LiveWsListener:
+def listener_of(call: Call) -> LiveWsListener:
+    """The ``--live-ws`` listener (a -32602 error when the server has none)."""
     if call.host.live is None:
         raise _invalid("live transport websocket is not configured", "live_transport_not_configured")
     return call.host.live
+
+
+def publish_channel(call: Call, entry: SessionEntry, result: LiveOpenResult, feed: ChannelFeed) -> dict[str, Any]:
+    """Record who owns an opened channel and mint its socket bootstrap: the wire ``LiveOpenResult``."""
+    listener = listener_of(call)
+    call.host.channels[result.channel_id] = entry
+    transport = listener.bootstrap(ChannelGrant(result.channel_id, entry, feed))
+    return result.model_copy(update={"transport": transport}).to_wire()
+
+
+def revoke_channel(call: Call, channel_id: str) -> None:
+    """A closed channel's unredeemed socket tokens stop working."""
+    if call.host.live is not None:
+        call.host.live.tokens.revoke_channel(channel_id)
 
 
 def _ack(status: LiveAckStatus) -> dict[str, Any]:
@@ -63,7 +78,7 @@ def _ack(status: LiveAckStatus) -> dict[str, Any]:
 
 async def live_open(call: Call, params: LiveOpenParams) -> dict[str, Any]:
     """Check the request, open the channel on the session's actor, mint the socket bootstrap."""
-    listener = _listener(call)
+    listener_of(call)
     try:
         session_id = str(uuid.UUID(params.session_id))
     except ValueError:
@@ -79,9 +94,7 @@ async def live_open(call: Call, params: LiveOpenParams) -> dict[str, Any]:
     feed = ChannelFeed()
     result: LiveOpenResult = await entry.call("live_open", params.turning_mode or "provider_managed",
                                               params.voice, feed)
-    call.host.channels[result.channel_id] = entry
-    transport = listener.bootstrap(ChannelGrant(result.channel_id, entry, feed))
-    return result.model_copy(update={"transport": transport}).to_wire()
+    return publish_channel(call, entry, result, feed)
 
 
 async def _check_seed_window(call: Call, session_id: str, seed_max_chars: int) -> None:
@@ -156,6 +169,5 @@ async def live_refresh(call: Call, params: ChannelParams) -> dict[str, Any]:
 async def live_close(call: Call, params: ChannelParams) -> dict[str, Any]:
     entry = await _entry(call, params.channel_id)
     await entry.call("live_close", params.channel_id)
-    if call.host.live is not None:
-        call.host.live.tokens.revoke_channel(params.channel_id)
+    revoke_channel(call, params.channel_id)
     return _ack("closed")

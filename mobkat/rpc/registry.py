@@ -11,8 +11,9 @@ Handlers are ``async def handler(call: Call, params: P) -> JSON``; params arrive
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -27,11 +28,13 @@ Notify = Callable[[str, dict[str, Any]], None]
 
 @dataclass(frozen=True)
 class Call:
-    """What a handler gets besides its params: the server host and a way to notify this connection."""
+    """What a handler gets besides its params: the server host, a way to notify this connection, and
+    ``closed``, set when the connection ends (for work that outlives the call, e.g. event streams)."""
 
     host: ServerHost
     method: str
     notify: Notify
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 Handler = Callable[[Call, Any], Awaitable[Any]]

@@ -62,6 +62,7 @@ class Connection:
         self._out: asyncio.Queue[tuple[bytes, bool] | None] = asyncio.Queue()
         self._pending_notification_bytes = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self.closed = asyncio.Event()
 
     async def serve(self) -> None:
         """Serve until the peer closes its side (or the task is cancelled)."""
@@ -76,6 +77,7 @@ class Connection:
             if self._tasks:
                 await asyncio.wait(list(self._tasks), timeout=DRAIN_GRACE_S)
         finally:
+            self.closed.set()
             for task in list(self._tasks):
                 task.cancel()
             self._out.put_nowait(None)
@@ -175,7 +177,7 @@ class Connection:
         except ValidationError as exc:
             self._respond(request.id, error=invalid_params(spec.name, exc))
             return
-        call = Call(host=self.host, method=spec.name, notify=self.notify)
+        call = Call(host=self.host, method=spec.name, notify=self.notify, closed=self.closed)
         try:
             result = await spec.handler(call, params)
         except asyncio.CancelledError:
