@@ -21,9 +21,11 @@ from mobkat.catalog import ModelsCatalogResponse
 from mobkat.client.errors import ConnectionClosed, VersionMismatch
 from mobkat.client.events import EventRouter, SessionEvents
 from mobkat.client.live import LiveSocket, socket_url
+from mobkat.client.mob import MobHandle
 from mobkat.client.transport import LINE_LIMIT, RpcConnection
 from mobkat.contract import CONTRACT_VERSION
 from mobkat.live.wire import SAMPLE_RATE_HZ, ChannelStatus, InputChunk, LiveOpenResult, TurningMode
+from mobkat.rpc.mob_params import MobCreateResult, MobListResult, MobStatusResult
 from mobkat.rpc.params import (
     ArchiveResult,
     CapabilitiesResult,
@@ -293,6 +295,26 @@ class MobkatClient:
     def live_connect(self, opened: LiveOpenResult | dict[str, Any] | str) -> LiveSocket:
         """The channel's WebSocket (use as ``async with``): send audio/text, iterate observations."""
         return LiveSocket(socket_url(opened))
+
+    # -- mobs --------------------------------------------------------------------------------------
+    async def create_mob(self, definition: dict[str, Any] | None = None, *, path: str | None = None) -> MobHandle:
+        """Create and start a mob (nothing spawned): the JSON form of a definition, or ``path`` to a
+        TOML file on the server (relative to its ``--context-root``, else its working directory)."""
+        params: dict[str, Any] = {"path": path} if path is not None else {"definition": definition}
+        created = MobCreateResult.model_validate(await self.request("mob/create", params))
+        return MobHandle(self, created.mob_id)
+
+    def mob(self, mob_id: str) -> MobHandle:
+        """A handle on an existing mob (no request is sent)."""
+        return MobHandle(self, mob_id)
+
+    async def list_mobs(self) -> list[MobStatusResult]:
+        return MobListResult.model_validate(await self.request("mob/list")).mobs
+
+    @property
+    def events_router(self) -> EventRouter:
+        """Where notifications go (session events, mob streams)."""
+        return self._events
 
     async def _ack(self, method: str, params: dict[str, Any]) -> LiveAck:
         ack = LiveAck.model_validate(await self.request(method, params))

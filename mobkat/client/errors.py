@@ -108,6 +108,58 @@ class LiveSocketRejected(MobkatClientError):
         self.close_code = close_code
 
 
+class MobRejected(MobkatClientError):
+    """A ``mob/*`` request was refused (``code`` names why, e.g. ``member_not_found``)."""
+
+
+class MobNotFound(MobRejected):
+    pass
+
+
+class MobExists(MobRejected):
+    pass
+
+
+class MobNotRunning(MobRejected):
+    """The mob is stopped: mutations are refused (``code`` is ``invalid_transition``); reads still work."""
+
+
+class ProfileNotFound(MobRejected):
+    pass
+
+
+class MemberNotFound(MobRejected):
+    pass
+
+
+class MemberExists(MobRejected):
+    pass
+
+
+class MemberBroken(MobRejected):
+    pass
+
+
+class WiringRefused(MobRejected):
+    pass
+
+
+class NotExternallyAddressable(MobRejected):
+    pass
+
+
+class InboxFull(MobRejected):
+    pass
+
+
+class StaleCursor(MobRejected):
+    """``mob/events`` with ``strict``: ``details`` has ``watermark`` (the latest cursor) and ``requested``."""
+
+
+class StreamNotFound(MobRejected):
+    pass
+
+
 BY_CODE: dict[str, type[MobkatClientError]] = {
     "parse_error": ParseError,
     "invalid_request": InvalidRequest,
@@ -129,6 +181,21 @@ BY_CODE: dict[str, type[MobkatClientError]] = {
     "live_transport_not_configured": LiveRejected,
     "live_seed_window_too_small": LiveRejected,
     "config_rejected": LiveInputRejected,
+    "mob_error": MobRejected,
+    "mob_not_found": MobNotFound,
+    "mob_already_exists": MobExists,
+    "invalid_transition": MobNotRunning,
+    "profile_not_found": ProfileNotFound,
+    "member_not_found": MemberNotFound,
+    "member_already_exists": MemberExists,
+    "member_broken": MemberBroken,
+    "wiring_error": WiringRefused,
+    "not_externally_addressable": NotExternallyAddressable,
+    "inbox_full": InboxFull,
+    "stale_cursor": StaleCursor,
+    "stream_not_found": StreamNotFound,
+    "lifecycle_action_not_supported": MobRejected,
+    "live_transport_unsupported": LiveRejected,
 }
 BY_RPC_CODE: dict[int, type[MobkatClientError]] = {
     -32700: ParseError,

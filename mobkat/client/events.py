@@ -1,4 +1,4 @@
-"""``session/event`` notifications, routed per session to async iterators."""
+"""Notifications: ``session/event`` routed per session to async iterators, ``mob/stream_*`` per stream."""
 
 from __future__ import annotations
 
@@ -62,12 +62,47 @@ class SessionEvents:
         await self.aclose()
 
 
+StreamItem = dict[str, Any] | None
+"""A ``mob/stream_event``'s params, or ``None`` for the stream's end."""
+
+
 class EventRouter:
-    """Routes notifications to subscribers; keeps a bounded buffer for sessions without one."""
+    """Routes notifications to subscribers; keeps a bounded buffer for sessions and streams without one."""
 
     def __init__(self) -> None:
         self._subscribers: dict[str, list[SessionEvents]] = {}
         self._buffered: OrderedDict[str, deque[SessionEvent]] = OrderedDict()
+        self._streams: dict[str, asyncio.Queue[StreamItem]] = {}
+        self._stream_buffers: OrderedDict[str, deque[StreamItem]] = OrderedDict()
+
+    def open_stream(self, stream_id: str) -> asyncio.Queue[StreamItem]:
+        """The queue of a ``mob/stream_open`` stream (notifications that came before the answer included)."""
+        queue: asyncio.Queue[StreamItem] = asyncio.Queue()
+        for item in self._stream_buffers.pop(stream_id, []):
+            queue.put_nowait(item)
+        self._streams[stream_id] = queue
+        return queue
+
+    def close_stream(self, stream_id: str) -> None:
+        queue = self._streams.pop(stream_id, None)
+        if queue is not None:
+            queue.put_nowait(None)
+
+    def _route_stream(self, method: str, params: dict[str, Any]) -> None:
+        stream_id = params.get("stream_id")
+        if not isinstance(stream_id, str):
+            return
+        item: StreamItem = params if method == "mob/stream_event" else None
+        queue = self._streams.get(stream_id)
+        if queue is not None:
+            queue.put_nowait(item)
+            if item is None:
+                del self._streams[stream_id]
+            return
+        buffer = self._stream_buffers.setdefault(stream_id, deque(maxlen=MAX_BUFFERED_EVENTS))
+        buffer.append(item)
+        while len(self._stream_buffers) > MAX_BUFFERED_SESSIONS:
+            self._stream_buffers.popitem(last=False)
 
     def subscribe(self, subscriber: SessionEvents) -> None:
         self._subscribers.setdefault(subscriber.session_id, []).append(subscriber)
@@ -81,6 +116,9 @@ class EventRouter:
         return list(self._buffered.pop(session_id, []))
 
     def route(self, method: str, params: dict[str, Any]) -> None:
+        if method in ("mob/stream_event", "mob/stream_end"):
+            self._route_stream(method, params)
+            return
         if method != "session/event":
             return
         session_id = params.get("session_id")
@@ -106,3 +144,6 @@ class EventRouter:
             for subscriber in subscribers:
                 subscriber.put(None)
         self._subscribers.clear()
+        for queue in self._streams.values():
+            queue.put_nowait(None)
+        self._streams.clear()

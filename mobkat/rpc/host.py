@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from mobkat.config import MobkatConfig, load_config
 from mobkat.errors import ChannelNotFoundError, InvalidInputError, MobkatError
-from mobkat.rpc import live, sessions
+from mobkat.rpc import live, mob, sessions
 from mobkat.rpc.live_ws import LiveWsListener
+from mobkat.rpc.mob_directory import MobDirectory
 from mobkat.rpc.options import ServerOptions
 from mobkat.rpc.realms import Realm, SessionDirectory, SessionEntry
 from mobkat.rpc.registry import MethodRegistry
@@ -43,17 +44,21 @@ class ServerHost:
         self.services = SessionServices(store=store, config=config,
                                         simulator_base_url=simulator.base_url if simulator else None)
         self.sessions = SessionDirectory(self.services, tool_timeout_s=options.live_tool_timeout_ms / 1000)
+        self.mobs = MobDirectory(self.services, self.sessions, base_dir=options.context_root,
+                                 tool_timeout_s=options.live_tool_timeout_ms / 1000)
         self.channels: dict[str, SessionEntry] = {}
         self.live: LiveWsListener | None = None
         self.registry = MethodRegistry()
         sessions.register(self.registry)
         if options.live_ws is not None:
             live.register(self.registry)
+        mob.register(self.registry)  # after live/*: mob/member_live_* are gated on it
 
     def method_hint(self, method: str) -> str:
         """Why an unknown method is unknown, when we can tell."""
-        if method.startswith("live/") and self.options.live_ws is None:
-            return " (live/* methods need the server started with --live-ws ADDR)"
+        if method.startswith(("live/", "mob/member_live_")) and self.options.live_ws is None:
+            family = "mob/member_live_*" if method.startswith("mob/") else "live/*"
+            return f" ({family} methods need the server started with --live-ws ADDR)"
         return ""
 
     async def channel_entry(self, channel_id: str) -> SessionEntry:
@@ -111,9 +116,12 @@ def run_server(options: ServerOptions, *, stdio: tuple[int, int] | None) -> int:
     config = load_config(project_dir=options.context_root, user_dir=options.user_config_root)
     simulator: Simulator | None = None
     if options.simulator:
+        from mobkat.mob.sim_rules import PEER_RULES
         from mobkat.simulator import Simulator, SimulatorScript  # only servers that use it pay for the import
 
         simulator = Simulator(script=SimulatorScript(pace=options.simulator_pace), record_frames=False).start()
+        for rule in PEER_RULES:  # simulated mob members relay peer questions deterministically
+            simulator.add_tool_rule(rule)
         _say(f"mobkat-rpc: the built-in simulator stands in for every provider ({simulator.base_url}); "
              "no real model is called")
     store = realm.open_store()
@@ -153,6 +161,7 @@ def _serve(host: ServerHost, stdio: tuple[int, int] | None) -> int:
     try:
         runtime.run(host.serve(stop, stdio), timeout=None)
     finally:
+        host.mobs.stop_all()
         host.sessions.stop_all()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -68,6 +68,10 @@ class MobCreateParams(_Params):
         return self
 
 
+class MobListParams(_Params):
+    """``mob/list`` takes no params."""
+
+
 class MobIdParams(_Params):
     mob_id: str = Field(min_length=1)
 

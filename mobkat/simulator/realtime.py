@@ -184,7 +184,9 @@ class RealtimeConnection:
             await self._error(f"The server could not parse the event as JSON: {exc}", code="invalid_json")
             return
         event_type = data.get("type") if isinstance(data, dict) else None
-        self.control.stats.client_event(self.number, str(event_type))
+        audio = data.get("audio") if event_type == "input_audio_buffer.append" else None
+        audio_bytes = len(audio) * 3 // 4 - audio[-2:].count("=") if isinstance(audio, str) else 0
+        self.control.stats.client_event(self.number, str(event_type), audio_bytes)
         self._woken.set()  # re-check timers on client activity too
         try:
             if not isinstance(data, dict):

@@ -11,11 +11,15 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ClientEventRecord:
-    """One client event received on a realtime connection (``received_at`` is ``time.monotonic()``)."""
+    """One client event received on a realtime connection (``received_at`` is ``time.monotonic()``).
+
+    ``audio_bytes`` is the pcm carried by an ``input_audio_buffer.append`` (0 for other events).
+    """
 
     connection: int
     type: str
     received_at: float
+    audio_bytes: int = 0
 
 
 class SimulatorStats:
@@ -28,6 +32,7 @@ class SimulatorStats:
         self._open: set[int] = set()
         self._client_events: list[ClientEventRecord] = []
         self._server_frames: dict[int, list[str]] = {}
+        self._server_times: dict[int, list[float]] = {}
         self._chat_requests: list[dict[str, Any]] = []
         self._frames_sent = 0
 
@@ -58,6 +63,12 @@ class SimulatorStats:
         """Raw JSON of every server event sent, per connection number (empty if not recorded)."""
         with self._changed:
             return {conn: list(frames) for conn, frames in self._server_frames.items()}
+
+    @property
+    def server_frame_times(self) -> dict[int, list[float]]:
+        """``time.monotonic()`` after each recorded frame was written, parallel to :attr:`server_frames`."""
+        with self._changed:
+            return {conn: list(times) for conn, times in self._server_times.items()}
 
     @property
     def frames_sent(self) -> int:
@@ -92,6 +103,7 @@ class SimulatorStats:
             self._connections += 1
             self._open.add(self._connections)
             self._server_frames[self._connections] = []
+            self._server_times[self._connections] = []
             self._changed.notify_all()
             return self._connections
 
@@ -100,15 +112,17 @@ class SimulatorStats:
             self._open.discard(connection)
             self._changed.notify_all()
 
-    def client_event(self, connection: int, event_type: str) -> None:
+    def client_event(self, connection: int, event_type: str, audio_bytes: int = 0) -> None:
         with self._changed:
-            self._client_events.append(ClientEventRecord(connection, event_type, time.monotonic()))
+            self._client_events.append(ClientEventRecord(connection, event_type, time.monotonic(), audio_bytes))
             self._changed.notify_all()
 
     def server_frame(self, connection: int, raw: str) -> None:
+        sent_at = time.monotonic()
         with self._changed:
             if self._record_frames:
                 self._server_frames.setdefault(connection, []).append(raw)
+                self._server_times.setdefault(connection, []).append(sent_at)
             self._frames_sent += 1
             self._changed.notify_all()
 

@@ -46,7 +46,7 @@ async def _drive(tmp_path: Path) -> None:
     await client.connect(live_ws=True, realm_id="sdk", state_root=str(tmp_path / "state"))
     try:
         assert client.has_capability("live") and client.has_capability("sessions")
-        assert not client.has_capability("mob")
+        assert client.has_capability("mob")  # mob/create and mob/list are served
         catalog = await client.get_models_catalog()
         assert catalog["contract_version"] == {"major": 0, "minor": 8, "patch": 26}
         openai = next(p for p in catalog["providers"] if p["provider"] == "openai")
