@@ -81,22 +81,42 @@ def interleave(series: dict[str, Callable[[], float]], repeats: int, warmup: int
 
 @dataclass(frozen=True)
 class Target:
-    """A goal on the ratio or on mobkat's own median, e.g. ``Target("ratio", ">=", 0.5)``."""
+    """A goal, e.g. ``Target("ratio", ">=", 0.5)``, ``Target("mobkat", "<=", 5, "ms", stat="p99")``.
 
-    on: Literal["ratio", "mobkat"]
+    ``on``: the ratio, mobkat's own figure, or ``added`` (mobkat minus the baseline, for latencies);
+    ``stat``: whether the median or the p99 column must meet ``value``; ``tail``: for ``added``, a
+    second bound that the p99s' difference must also meet.
+    """
+
+    on: Literal["ratio", "mobkat", "added"]
     op: Literal[">=", "<="]
     value: float
     unit: str = ""
+    stat: Literal["median", "p99"] = "median"
+    tail: float | None = None
 
     def text(self) -> str:
         suffix = "x" if self.on == "ratio" else (f" {self.unit}" if self.unit else "")
-        return f"{self.on} {self.op} {self.value:g}{suffix}"
+        stat = " p99" if self.stat == "p99" else ""
+        tail = f", p99 {self.op} {self.tail:g}{suffix}" if self.tail is not None else ""
+        return f"{self.on}{stat} {self.op} {self.value:g}{suffix}{tail}"
 
-    def met(self, mobkat: float | None, ratio: float | None) -> bool | None:
-        value = ratio if self.on == "ratio" else mobkat
-        if value is None:
+    def met(self, mobkat: Stats | None, baseline: Stats | None, ratio: float | None) -> bool | None:
+        checks: list[tuple[float | None, float]]
+        if self.on == "ratio":
+            checks = [(ratio, self.value)]
+        elif self.on == "mobkat":
+            checks = [(None if mobkat is None else mobkat.p99 if self.stat == "p99" else mobkat.median, self.value)]
+        elif mobkat is None or baseline is None:
+            checks = [(None, self.value)]
+        else:
+            checks = [(mobkat.median - baseline.median, self.value)]
+            if self.tail is not None:
+                checks.append((mobkat.p99 - baseline.p99, self.tail))
+        if any(value is None for value, _ in checks):
             return None
-        return value >= self.value if self.op == ">=" else value <= self.value
+        return all(value >= bound if self.op == ">=" else value <= bound
+                   for value, bound in checks if value is not None)
 
 
 class Row(BaseModel):
@@ -125,7 +145,7 @@ def make_row(name: str, unit: str, mobkat: Stats | None, baseline: Stats | None,
     mobkat_median = mobkat.median if mobkat else None
     return Row(name=name, unit=unit, mobkat=mobkat_median, baseline=baseline.median if baseline else None,
                baseline_name=baseline_name, ratio=ratio, target=target.text() if target else "-",
-               met=target.met(mobkat_median, ratio) if target else None,
+               met=target.met(mobkat, baseline, ratio) if target else None,
                mobkat_p99=mobkat.p99 if mobkat else None, baseline_p99=baseline.p99 if baseline else None,
                runs=mobkat.runs if mobkat else 0, note=note)
 

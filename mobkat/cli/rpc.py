@@ -67,6 +67,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--live-ws-scheme", choices=("ws", "wss"), default="ws",
                         help="scheme of the advertised live socket URL (behind a TLS proxy: wss)")
     parser.add_argument("--live-webrtc", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--live-ws-max-connections", type=_positive_int, default=32, metavar="N",
+                        help="live sockets open at once before new ones get HTTP 503 (default 32, as upstream)")
     parser.add_argument("--live-tool-timeout-ms", type=_positive_int, default=30_000, metavar="MS",
                         help="timeout of a tool call inside a live turn (default 30000)")
     parser.add_argument("--realm", metavar="ID", help="serve this realm's sessions (default: a new isolated realm)")
@@ -106,7 +108,8 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
         isolated=args.isolated, instance=args.instance, realm_backend=args.realm_backend,
         state_root=args.state_root, context_root=args.context_root, user_config_root=args.user_config_root,
         allow_remote=args.allow_remote, simulator=simulator, simulator_pace=args.simulator_pace,
-        live_tool_timeout_ms=args.live_tool_timeout_ms, token_ttl_s=ttl)
+        live_tool_timeout_ms=args.live_tool_timeout_ms, token_ttl_s=ttl,
+        live_ws_max_connections=args.live_ws_max_connections)
 
 
 def run(args: argparse.Namespace) -> int:

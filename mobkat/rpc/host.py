@@ -80,7 +80,8 @@ class ServerHost:
         try:
             if options.live_ws is not None:
                 self.live = await LiveWsListener(*options.live_ws, scheme=options.live_ws_scheme,
-                                                 token_ttl_s=options.token_ttl_s).start()
+                                                 token_ttl_s=options.token_ttl_s,
+                                                 max_connections=options.live_ws_max_connections).start()
                 _say(f"mobkat-rpc live-ws listening on {self.live.base_url} (advertised scheme: {self.live.scheme})")
             if options.tcp is not None:
                 tcp_server = await start_tcp(self, options.tcp)

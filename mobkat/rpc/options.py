@@ -43,6 +43,7 @@ class ServerOptions:
     simulator_pace: float = 0.0
     live_tool_timeout_ms: int = 30_000
     token_ttl_s: float = DEFAULT_TOKEN_TTL_S
+    live_ws_max_connections: int = 32  # upstream's cap on open live sockets per process
 
     def check(self) -> None:
         """Refuse non-loopback listeners unless ``--allow-remote`` (there is no auth)."""

@@ -9,6 +9,7 @@ import contextlib
 import itertools
 import json
 import logging
+import time
 from typing import Any, get_args
 
 from aiohttp import WSMsgType, web
@@ -99,12 +100,13 @@ class RealtimeConnection:
                 self._abort()
                 raise ConnectionDropped
             raw = encode(event)
+            sent_at = time.monotonic()
             try:
                 await self._ws.send_str(raw)
             except (ConnectionError, RuntimeError) as exc:
                 self._gone = True
                 raise ConnectionDropped from exc
-            self.control.stats.server_frame(self.number, raw)
+            self.control.stats.server_frame(self.number, raw, sent_at)
             if self._drop_left is not None:
                 self._drop_left -= 1
 

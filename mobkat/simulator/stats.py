@@ -66,7 +66,7 @@ class SimulatorStats:
 
     @property
     def server_frame_times(self) -> dict[int, list[float]]:
-        """``time.monotonic()`` after each recorded frame was written, parallel to :attr:`server_frames`."""
+        """``time.monotonic()`` as each recorded frame was handed to the socket, parallel to :attr:`server_frames`."""
         with self._changed:
             return {conn: list(times) for conn, times in self._server_times.items()}
 
@@ -117,8 +117,9 @@ class SimulatorStats:
             self._client_events.append(ClientEventRecord(connection, event_type, time.monotonic(), audio_bytes))
             self._changed.notify_all()
 
-    def server_frame(self, connection: int, raw: str) -> None:
-        sent_at = time.monotonic()
+    def server_frame(self, connection: int, raw: str, sent_at: float | None = None) -> None:
+        """Count (and record) a frame; ``sent_at`` is when it was handed to the socket (default: now)."""
+        sent_at = time.monotonic() if sent_at is None else sent_at
         with self._changed:
             if self._record_frames:
                 self._server_frames.setdefault(connection, []).append(raw)

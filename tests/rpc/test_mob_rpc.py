@@ -121,7 +121,15 @@ def drive(server: TcpServer, body: Callable[[Wire], Awaitable[None]]) -> None:
 
 
 def routed(sender: str, receiver: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda kind: kind["type"] == "peer_message_routed" and (kind["sender"], kind["receiver"]) == (sender, receiver)
+    def match(kind: dict[str, Any]) -> bool:
+        return kind["type"] == "peer_message_routed" and (kind["sender"], kind["receiver"]) == (sender, receiver)
+
+    return match
+
+
+async def members_of(wire: Wire, mob_id: str) -> list[dict[str, Any]]:
+    members: list[dict[str, Any]] = (await wire.result("mob/members", {"mob_id": mob_id}))["members"]
+    return members
 
 
 def said(member: str, text: str) -> Callable[[dict[str, Any]], bool]:
@@ -157,6 +165,13 @@ def test_create_spawn_members_wire_and_refusals(server: TcpServer) -> None:
         assert unknown_field["code"] == -32602 and "colour" in unknown_field["message"]
         no_mob = await wire.error("mob/status", {"mob_id": "ghost-mob"})
         assert no_mob["data"]["code"] == "mob_not_found"
+        bad = await wire.error("mob/create", {"definition": {"id": "bad", "profiles": {"x": {"model": "nope-9"}}}})
+        assert bad["code"] == -32602 and bad["data"]["code"] == "config_invalid"
+        assert bad["message"].startswith("<json>: profiles.x.model") and "nope-9" in bad["message"]
+        no_file = await wire.error("mob/create", {"path": "/no/such/mob.toml"})
+        assert no_file["data"]["code"] == "config_invalid" and "/no/such/mob.toml" in no_file["message"]
+        both = await wire.error("mob/create", {"definition": pair("x"), "path": "mobs/pipeline.toml"})
+        assert both["code"] == -32602 and "exactly one" in both["message"]
 
         # a asks b while they are not wired: the peer message is refused (and a's model is told)
         ask = {"mob_id": "pair", "agent_identity": "a", "content": "ask the b: what is 2+2?"}
@@ -175,7 +190,8 @@ def test_create_spawn_members_wire_and_refusals(server: TcpServer) -> None:
         assert (await wire.error("mob/wire", {"mob_id": "pair", "member": "a", "peer": "a"}))["data"]["code"] == \
             "wiring_error"
 
-        assert await wire.result("mob/wire", {"mob_id": "pair", "member": "a", "peer": {"local": "b"}}) == {"wired": True}
+        wire_ab = {"mob_id": "pair", "member": "a", "peer": {"local": "b"}}
+        assert await wire.result("mob/wire", wire_ab) == {"wired": True}
         assert await wire.result("mob/wire", {"mob_id": "pair", "member": "b", "peer": "a"}) == {"wired": True}
         await wire.result("mob/member_send", ask)
         await wire.until_event("pair", routed("a", "b"))
@@ -194,8 +210,7 @@ def test_create_spawn_members_wire_and_refusals(server: TcpServer) -> None:
         assert turn["text"] == "You said: hello b"
 
         assert await wire.result("mob/unwire", {"mob_id": "pair", "member": "a", "peer": "b"}) == {"unwired": True}
-        wired = {m["agent_identity"]: m["wired_to"] for m in (await wire.result("mob/members", {"mob_id": "pair"}))["members"]}
-        assert wired == {"a": [], "b": []}
+        assert {m["agent_identity"]: m["wired_to"] for m in await members_of(wire, "pair")} == {"a": [], "b": []}
         beyond = await wire.error("mob/events", {"mob_id": "pair", "after_cursor": 10_000, "strict": True})
         assert beyond["code"] == -32027 and beyond["data"]["code"] == "stale_cursor"
         assert beyond["data"]["details"]["requested"] == 10_000
@@ -207,7 +222,8 @@ def test_create_spawn_members_wire_and_refusals(server: TcpServer) -> None:
 def test_spawn_many_respawn_and_retire(server: TcpServer) -> None:
     async def body(wire: Wire) -> None:
         await wire.result("mob/create", {"definition": pair("many")})
-        specs = [{"profile": "a", "agent_identity": "a1"}, {"profile": "a", "agent_identity": "a1"},
+        specs = [{"profile": "a", "agent_identity": "a1", "runtime_mode": "autonomous_host", "labels": {"k": "v"}},
+                 {"profile": "a", "agent_identity": "a1"},
                  {"profile": "nope", "agent_identity": "z"}, {"profile": "solo", "agent_identity": "s"}]
         results = (await wire.result("mob/spawn_many", {"mob_id": "many", "specs": specs}))["results"]
         assert [(r["status"], r["result"].get("agent_identity") or r["result"]["cause"]) for r in results] == [
@@ -221,6 +237,11 @@ def test_spawn_many_respawn_and_retire(server: TcpServer) -> None:
         assert respawned["status"] == "completed" and respawned["receipt"]["identity"] == "a1"
         members = {m["agent_identity"]: m for m in (await wire.result("mob/members", {"mob_id": "many"}))["members"]}
         assert members["a1"]["generation"] == 1 and members["s"]["generation"] == 0
+        assert (members["a1"]["runtime_mode"], members["a1"]["labels"]) == ("autonomous_host", {"k": "v"})
+        assert members["s"]["runtime_mode"] == "turn_driven"  # the profile's
+        kickoff = await wire.until_event("many", lambda k: k["type"] == "turn_committed" and k["member"] == "a1"
+                                         and k["generation"] == 1)  # an autonomous member's kickoff turn
+        assert "You have been spawned as 'a1'" in kickoff["kind"]["text"]
         assert await wire.result("mob/retire", {"mob_id": "many", "agent_identity": "a1"}) == {"retired": True}
         assert await wire.result("mob/retire", {"mob_id": "many", "agent_identity": "a1"}) == {"retired": True}
         assert [m["agent_identity"] for m in (await wire.result("mob/members", {"mob_id": "many"}))["members"]] == ["s"]
@@ -308,7 +329,7 @@ def test_lifecycle_stop_refuses_mutations_then_destroy_forgets(server: TcpServer
         assert "Stopped" in refused["message"] and "spawn" in refused["message"]
         assert (await wire.error("mob/member_send", {"mob_id": "cycle", "agent_identity": "a", "content": "x"})
                 )["data"]["code"] == "invalid_transition"
-        assert [m["agent_identity"] for m in (await wire.result("mob/members", {"mob_id": "cycle"}))["members"]] == ["a"]
+        assert [m["agent_identity"] for m in await members_of(wire, "cycle")] == ["a"]
         kinds = [e["kind"]["type"] for e in (await wire.result("mob/events", {"mob_id": "cycle"}))["events"]]
         assert kinds[-1] == "mob_stopped"
         resume = await wire.error("mob/lifecycle", {"mob_id": "cycle", "action": "resume"})
@@ -332,7 +353,8 @@ async def _observe(ws: Any, observation: str, timeout: float = 15.0) -> dict[str
 def test_member_live_open_streams_a_spoken_question_that_relays(server: TcpServer) -> None:
     async def body(wire: Wire) -> None:
         await wire.result("mob/create", {"path": str(ROOT / "mobs" / "live-demo.toml")})
-        specs = [{"profile": "host", "agent_identity": "host"}, {"profile": "researcher", "agent_identity": "researcher"}]
+        specs = [{"profile": "host", "agent_identity": "host"},
+                 {"profile": "researcher", "agent_identity": "researcher"}]
         await wire.result("mob/spawn_many", {"mob_id": "live-demo", "specs": specs})
         auto = await wire.until_event("live-demo", lambda k: k["type"] == "live_opened")  # open_on_spawn
         member = {"mob_id": "live-demo", "agent_identity": "host"}
