@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from mobkat.cli.argtypes import non_negative
 from mobkat.errors import InvalidInputError
 from mobkat.rpc.options import Address, ServerOptions
 from mobkat.rpc.tokens import token_ttl_from_env
@@ -34,16 +35,6 @@ def parse_address(text: str) -> Address:
     if not 0 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r}: port {number} is out of range 0..65535")
     return host, number
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
 
 
 def _positive_int(text: str) -> int:
@@ -86,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="allow non-loopback --tcp/--live-ws addresses (there is no authentication)")
     parser.add_argument("--simulator", action="store_true",
                         help=f"send every provider call to the built-in offline simulator (also {SIMULATOR_ENV}=1)")
-    parser.add_argument("--simulator-pace", type=_non_negative, default=0.0, metavar="SECONDS",
+    parser.add_argument("--simulator-pace", type=non_negative, default=0.0, metavar="SECONDS",
                         help="simulator: wall seconds per second of generated audio (default 0: instant)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, type=str.upper,
                         help=f"stderr log level (default ${LOG_LEVEL_ENV} or WARNING)")

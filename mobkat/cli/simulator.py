@@ -9,18 +9,10 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
+from mobkat.cli.argtypes import non_negative
+
 if TYPE_CHECKING:  # the simulator (and the openai SDK under it) loads only when the command runs
     from mobkat.simulator import Simulator
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
 
 
 def register(subparsers: Any) -> None:
@@ -35,7 +27,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
     parser.add_argument(
         "--pace",
-        type=_non_negative,
+        type=non_negative,
         default=0.0,
         help="seconds of wall time per second of generated audio (default 0: as fast as possible)",
     )

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from mobkat.errors import InvalidInputError
+from mobkat.net import is_loopback
 from mobkat.rpc.tokens import DEFAULT_TOKEN_TTL_S
 
 Backend = Literal["sqlite", "memory"]
 Address = tuple[str, int]
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost`` or a loopback IP address."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass

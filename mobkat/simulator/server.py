@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from types import TracebackType
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from mobkat.errors import InvalidInputError
+from mobkat.net import is_loopback
 from mobkat.runtime import AsyncRuntime
 from mobkat.simulator.chat import handle_chat
 from mobkat.simulator.control import SimulatorControl
@@ -31,15 +31,6 @@ MODELS = (
     "gpt-4o-mini-transcribe",
 )
 _CREATED = 1_700_000_000
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _error(status: int, message: str, type: str = "invalid_request_error", code: str | None = None) -> web.Response:
@@ -65,7 +56,7 @@ class Simulator:
         allow_remote: bool = False,
         record_frames: bool = True,
     ) -> None:
-        if not allow_remote and not _is_loopback(host):
+        if not allow_remote and not is_loopback(host):
             raise InvalidInputError(
                 f"the simulator listens on loopback only; {host!r} is not a loopback address "
                 "(allow_remote=True, or --allow-remote, listens there anyway)",
