@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from importlib.util import find_spec
 
 from benchmarks.common import Row, Settings, Stats, Target, make_row
-from benchmarks.live_rig import LiveRig, SimHost, ingress
+from benchmarks.live_rig import LiveRig, egress, ingress
 
 PROMPT = "tell me about the weather in oslo today"  # the reply lasts 0.98 s
+WARM_UP = "hi"  # the warm-up round's reply: 0.24 s
 BARGE_PROMPT = "please describe the long history of the city of oslo"
-LEAD_FRAMES = 10
-TAIL_FRAMES = 10
+LEAD_FRAMES = 10  # frames before the prompt, and after the reply
 CANCEL = "response.cancel"
 
 
@@ -43,19 +43,25 @@ class PathRun:
     frames_in: list[float] = field(default_factory=list)
     audio_out: list[float] = field(default_factory=list)
     missed: int = 0
+    egress_cursor: int = 0
     barge: list[float] = field(default_factory=list)
     cancels_seen: int = 0
 
 
 def _stream(rig: LiveRig, run: PathRun, measure: bool) -> None:
     assert rig.client is not None and rig.sim is not None
-    answer = rig.client.call("stream", path=run.name, text=PROMPT, lead_frames=LEAD_FRAMES, tail_frames=TAIL_FRAMES)
+    margin = LEAD_FRAMES if measure else 3
+    answer = rig.client.call("stream", path=run.name, text=PROMPT if measure else WARM_UP, lead_frames=margin,
+                             tail_frames=margin)
     sent: list[float] = answer["sent"]
     run.sent += sent
     frame_bytes: int = answer["frame_bytes"]
-    rig.sim.wait_appended(run.connection, len(run.sent) * frame_bytes)
-    delays = ingress(rig.sim.appends(run.connection), run.sent, frame_bytes)[-len(sent):]
-    out, missed = rig.sim.egress(run.connection, [(float(t), int(crc)) for t, crc in answer["audio"]])
+    if not rig.sim.wait_appended(run.connection, len(run.sent) * frame_bytes):
+        raise RuntimeError(f"{run.name}: the simulator did not get every frame")
+    view = rig.sim.view()
+    delays = ingress(view.appends(run.connection), run.sent, frame_bytes)[-len(sent):]
+    heard = [(float(t), int(crc)) for t, crc in answer["audio"]]
+    out, missed, run.egress_cursor = egress(view.audio_sent(run.connection), heard, run.egress_cursor)
     if measure:
         run.frames_in += delays
         run.audio_out += out
@@ -69,7 +75,7 @@ def _barge(rig: LiveRig, run: PathRun, times: int, measure: bool) -> None:
     sim = rig.sim.sim
     if not sim.stats.wait_for(lambda s: s.client_event_types(run.connection).count(CANCEL) >= wanted, 10):
         raise RuntimeError(f"{run.name}: the simulator did not get {times} response.cancel events")
-    cancels = [e.received_at for e in sim.stats.client_events if e.connection == run.connection and e.type == CANCEL]
+    cancels = rig.sim.view().received(run.connection, CANCEL)
     if measure:
         run.barge += [cancel - stamp for cancel, stamp in zip(cancels[run.cancels_seen:wanted], stamps, strict=True)]
     run.cancels_seen = wanted
@@ -81,7 +87,7 @@ def _open(rig: LiveRig, names: list[str]) -> dict[str, PathRun]:
     for index, name in enumerate(names):
         marker = 2 * (index + 1)
         rig.client.call("open", path=name, marker_bytes=marker)
-        runs[name] = PathRun(name, SimHost.connection_of(rig.sim, marker))
+        runs[name] = PathRun(name, rig.sim.connection_of(marker))
     return runs
 
 
@@ -91,7 +97,7 @@ def _ms(samples: list[float]) -> Stats:
 
 def run(settings: Settings) -> list[Row]:
     rounds = settings.pick(1, 8)
-    barge_rounds, barge_per_round = settings.pick(1, 6), 5
+    barge_rounds, barge_per_round = settings.pick(1, 6), settings.pick(3, 5)
     agents = find_spec("agents") is not None
     names = ["mobkat", "direct"] + (["agents"] if agents else [])
     with LiveRig() as rig:

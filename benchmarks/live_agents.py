@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import os
 import zlib
-from typing import Any
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
-from agents import set_tracing_disabled  # noqa: E402
-from agents.realtime import RealtimeAgent, RealtimeRunner, RealtimeSession  # noqa: E402
+from agents import set_tracing_disabled
+from agents.realtime import (
+    RealtimeAgent,
+    RealtimeModelConfig,
+    RealtimeRunConfig,
+    RealtimeRunner,
+    RealtimeSession,
+    RealtimeSessionModelSettings,
+)
 
-from benchmarks.live_client import MODEL, SIM_KEY, TRANSCRIBER, Path  # noqa: E402
+from benchmarks.live_client import MODEL, SIM_KEY, TRANSCRIBER, ClientPath
 
 set_tracing_disabled(True)
 
 
-def model_settings() -> dict[str, Any]:
+def model_settings() -> RealtimeSessionModelSettings:
     return {
         "model_name": MODEL,
         "voice": "marin",
@@ -34,7 +40,7 @@ def model_settings() -> dict[str, Any]:
     }
 
 
-class AgentsPath(Path):
+class AgentsPath(ClientPath):
     name = "agents"
 
     def __init__(self, sim_base_url: str) -> None:
@@ -43,10 +49,10 @@ class AgentsPath(Path):
         self.session: RealtimeSession | None = None
 
     async def open(self, marker: bytes) -> None:
-        runner = RealtimeRunner(RealtimeAgent(name="bench", instructions=""),
-                                config={"model_settings": model_settings(), "tracing_disabled": True})
-        session = await runner.run(model_config={"url": self.url, "api_key": SIM_KEY,
-                                                 "initial_model_settings": model_settings()})  # type: ignore[typeddict-item]
+        config: RealtimeRunConfig = {"model_settings": model_settings(), "tracing_disabled": True}
+        model: RealtimeModelConfig = {"url": self.url, "api_key": SIM_KEY, "initial_model_settings": model_settings()}
+        session = await RealtimeRunner(RealtimeAgent(name="bench", instructions=""), config=config).run(
+            model_config=model)
         self.session = await session.__aenter__()
         self.start_reading(self._read)
         await self.send_frame(marker)

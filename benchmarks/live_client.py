@@ -25,7 +25,7 @@ import json
 import sys
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from openai import AsyncOpenAI
@@ -62,7 +62,7 @@ def provider_session() -> dict[str, Any]:
     return config.session_update()
 
 
-class Path:
+class ClientPath:
     """One app's connection to the model; a reader task stamps every audio chunk that comes back."""
 
     name = "?"
@@ -77,7 +77,7 @@ class Path:
         self.audio.append((now(), crc))
         self.first_audio.set()
 
-    def start_reading(self, read: Callable[[], Awaitable[None]]) -> None:
+    def start_reading(self, read: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._reader = asyncio.create_task(read())
 
     async def open(self, marker: bytes) -> None:
@@ -99,7 +99,7 @@ class Path:
             await asyncio.gather(self._reader, return_exceptions=True)
 
 
-class MobkatPath(Path):
+class MobkatPath(ClientPath):
     name = "mobkat"
 
     def __init__(self, client: MobkatClient) -> None:
@@ -141,7 +141,7 @@ class MobkatPath(Path):
         await super().close()
 
 
-class DirectPath(Path):
+class DirectPath(ClientPath):
     name = "direct"
 
     def __init__(self, sim_base_url: str) -> None:
@@ -196,7 +196,7 @@ class Worker:
     def __init__(self) -> None:
         self.client: MobkatClient | None = None
         self.sim_base_url = ""
-        self.paths: dict[str, Path] = {}
+        self.paths: dict[str, ClientPath] = {}
 
     async def setup(self, tcp: str, sim: str) -> dict[str, Any]:
         self.client = await MobkatClient().connect(tcp=tcp)
@@ -204,7 +204,7 @@ class Worker:
         return {}
 
     async def open(self, path: str, marker_bytes: int) -> dict[str, Any]:
-        opened: Path
+        opened: ClientPath
         if path == "mobkat":
             assert self.client is not None
             opened = MobkatPath(self.client)

@@ -133,6 +133,7 @@ async def run_load(path: str, n: int, seconds: float, tcp: str = "", sim: str = 
     start = time.monotonic() + 0.2
     try:
         await asyncio.gather(*(_stream(conn, frame, prompt, start, count, n) for conn in conns))
+        end = time.monotonic()
         await asyncio.sleep(0.3)  # the last frames' replies in flight
     finally:
         for reader in readers:
@@ -141,6 +142,6 @@ async def run_load(path: str, n: int, seconds: float, tcp: str = "", sim: str = 
         await asyncio.gather(*(conn.ws.close() for conn in conns), return_exceptions=True)
         if client is not None:
             await client.close()
-    return {"frame_bytes": FRAME_BYTES, "connections": [
-        {"marker_bytes": 2 * (marker_base + conn.index + 1), "scheduled": conn.scheduled, "sent": conn.sent, "audio": conn.audio}
-        for conn in conns]}
+    return {"frame_bytes": FRAME_BYTES, "streaming": [start, end], "connections": [
+        {"marker_bytes": 2 * (marker_base + conn.index + 1), "scheduled": conn.scheduled, "sent": conn.sent,
+         "audio": conn.audio} for conn in conns]}

@@ -42,6 +42,9 @@ BENCHMARKS: dict[str, Benchmark] = {
     "spawn": Benchmark("bench_spawn", "time until a 50-member mob is ready vs 50 bare pykka actors"),
     "memory": Benchmark("bench_spawn", "RSS per idle member vs per bare pykka actor (child processes)",
                         function="run_memory"),
+    "live": Benchmark("bench_live", "live frame latency and barge-in through mobkat rpc --live-ws vs the openai "
+                                    "SDK and openai-agents straight to the simulator"),
+    "density": Benchmark("bench_density", "live channels one mobkat rpc process carries in real time (p99 < 40 ms)"),
 }
 
 

@@ -166,6 +166,11 @@ class SessionActor(pykka.ThreadingActor):
         channel = self._open_channel()
         return channel.channel_id if channel else None
 
+    def live_channel(self, channel_id: str) -> LiveChannel:
+        """The channel itself, for code on the services' I/O loop that streams input into it (the live
+        socket): a 20 ms audio frame should not cost a round trip through this actor's thread."""
+        return self._channel(channel_id)
+
     def live_send_input(self, channel_id: str, chunk: InputChunk | dict[str, Any]) -> None:
         channel = self._channel(channel_id)
         parsed = parse_chunk(chunk, f"live channel {channel_id}") if isinstance(chunk, dict) else chunk

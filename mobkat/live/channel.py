@@ -8,6 +8,7 @@ published only after the commit is durable.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import uuid
@@ -18,7 +19,7 @@ from typing import Any
 from mobkat.errors import ChannelNotReadyError, LiveError, LiveProviderError
 from mobkat.history import HistoryRow, StopReason, Usage, row_text
 from mobkat.live.adapter import DEFAULT_VOICE, ProviderConfig, RealtimeAdapter
-from mobkat.live.inputs import check_text, decode_audio, reject_unsupported
+from mobkat.live.inputs import check_pcm, check_text, decode_audio, reject_unsupported
 from mobkat.live.staging import UNTRANSCRIBED, TurnStager
 from mobkat.live.state import ChannelStateMachine
 from mobkat.live.wire import (
@@ -243,6 +244,13 @@ class LiveChannel:
             return
         await self._send_text(adapter, text)
         await self._request_response(adapter)
+
+    async def send_pcm(self, pcm: bytes) -> None:
+        """Raw pcm16 24 kHz mono (the live socket's binary frames), appended as it is."""
+        check_pcm(pcm, self._where)
+        adapter = self._require_ready("send input")
+        await adapter.append_audio(base64.b64encode(pcm).decode())
+        self._audio_staged = True
 
     async def _send_text(self, adapter: RealtimeAdapter, text: str, row: HistoryRow | None = None) -> str:
         """Send typed text; it is staged when the provider echoes the item, so history keeps provider order."""

@@ -9,13 +9,12 @@ observation per text frame. Input is bounded: past the ingress budget a chunk is
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -25,6 +24,9 @@ from mobkat.live.inputs import check_pcm, decode_audio, parse_chunk
 from mobkat.live.wire import AudioChunk, CommandRejected, ErrorCode, ImageChunk, InputChunk, rejected
 from mobkat.rpc.feed import ChannelFeed
 from mobkat.rpc.realms import SessionEntry
+
+if TYPE_CHECKING:
+    from mobkat.live.channel import LiveChannel
 
 log = logging.getLogger(__name__)
 
@@ -168,26 +170,32 @@ class LiveSocket:
         self._ready.set()
 
     async def _ingress_loop(self) -> None:
+        channel: LiveChannel | None = None
         while True:
             while not self._pending:
                 self._ready.clear()
                 await self._ready.wait()
             item, size = self._pending.popleft()
-            if isinstance(item, bytes):
-                pcm = [item]  # adjacent pcm frames go to the channel as one chunk
-                while (self._pending and isinstance(self._pending[0][0], bytes)
-                       and size + self._pending[0][1] <= COALESCE_BYTES):
-                    nxt, nxt_size = self._pending.popleft()
-                    assert isinstance(nxt, bytes)
-                    pcm.append(nxt)
-                    size += nxt_size
-                chunk: InputChunk = AudioChunk(data=base64.b64encode(b"".join(pcm)).decode())
-            else:
-                chunk = item
             try:
-                await self.grant.entry.call("live_send_input", self.grant.channel_id, chunk)
+                if channel is None:  # asked of the session's actor once; every chunk then goes straight in
+                    channel = await self.grant.entry.call("live_channel", self.grant.channel_id)
+                if isinstance(item, bytes):
+                    pcm = [item]  # adjacent pcm frames go to the channel as one chunk
+                    while (self._pending and isinstance(self._pending[0][0], bytes)
+                           and size + self._pending[0][1] <= COALESCE_BYTES):
+                        nxt, nxt_size = self._pending.popleft()
+                        assert isinstance(nxt, bytes)
+                        pcm.append(nxt)
+                        size += nxt_size
+                    await channel.send_pcm(pcm[0] if len(pcm) == 1 else b"".join(pcm))
+                else:
+                    await channel.send_input(item)
             except MobkatError as exc:
                 self.grant.feed.push(rejection_of(exc))
+            except Exception as exc:  # e.g. the provider socket dropped mid-send: say so, keep serving
+                log.warning("%s: input not delivered: %s: %s", self._where, type(exc).__name__, exc)
+                self.grant.feed.push(rejected("other", f"{self._where}: input not delivered: {type(exc).__name__}",
+                                              detail="input_not_delivered"))
             finally:
                 self.budget.release(size)
 

@@ -44,7 +44,7 @@ class LiveWsListener:
     async def start(self) -> LiveWsListener:
         self._server = await serve(self._serve, self.host, self.port, max_size=MAX_FRAME_BYTES,
                                    process_request=self._check_request, ping_interval=20, ping_timeout=20,
-                                   close_timeout=2)
+                                   close_timeout=2, compression=None)  # audio barely compresses; deflate costs CPU
         return self
 
     @property

@@ -17,6 +17,7 @@ from mobkat.simulator.session_config import TurnDetection
 FRAME_SAMPLES = SAMPLE_RATE // 100  # 10 ms
 FRAME_BYTES = FRAME_SAMPLES * SAMPLE_WIDTH
 FULL_SCALE_RMS_PER_THRESHOLD = 3277.0
+SILENT_FRAME = bytes(FRAME_BYTES)  # digital silence: RMS 0 without summing 240 squares in Python
 
 
 def _ms(samples: int) -> int:
@@ -72,7 +73,8 @@ class InputAudioBuffer:
         while self._scanned + FRAME_SAMPLES <= self.end:
             frame_start = self._scanned
             offset = (frame_start - self._start) * SAMPLE_WIDTH
-            loud = rms(bytes(self._audio[offset : offset + FRAME_BYTES])) >= threshold
+            frame = bytes(self._audio[offset : offset + FRAME_BYTES])
+            loud = (rms(frame) if frame != SILENT_FRAME else 0.0) >= threshold
             self._scanned += FRAME_SAMPLES
             if loud:
                 if self._speech_start is None:

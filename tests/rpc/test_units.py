@@ -118,7 +118,7 @@ class FakeWs:
 
 
 class SlowEntry:
-    """A session actor stand-in whose ``live_send_input`` waits until the test lets it finish."""
+    """A session actor stand-in; its channel's ``send_pcm`` waits until the test lets it finish."""
 
     def __init__(self, feed: ChannelFeed) -> None:
         self.feed = feed
@@ -126,13 +126,17 @@ class SlowEntry:
         self.sent: list[bytes] = []
         self.calls: list[str] = []
 
-    async def call(self, name: str, *args: Any) -> None:
+    async def call(self, name: str, *args: Any) -> Any:
         self.calls.append(name)
-        if name == "live_send_input":
-            await self.release.wait()
-            self.sent.append(base64.b64decode(args[1].data))
-        elif name == "live_close":
+        if name == "live_channel":  # the socket asks for the channel once, then streams into it
+            return self
+        if name == "live_close":
             self.feed(StatusChanged(status=ChannelStatus(status="closed")))
+        return None
+
+    async def send_pcm(self, pcm: bytes) -> None:
+        await self.release.wait()
+        self.sent.append(pcm)
 
 
 def test_socket_ingress_is_bounded_and_reports_backpressure() -> None:
