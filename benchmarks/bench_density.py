@@ -8,8 +8,8 @@ A step passes when both the p99 **ingress** delay (the frame's *scheduled* send 
 simulator receiving it, so a late load generator counts against the path) and the p99 **egress**
 delay (the simulator sending an audio delta → the client having it) are under 40 ms; a frame or
 chunk that never arrived counts as arriving when the results are read (at least that late). The
-figure is the largest N that passed; steps stop at the first failure. Baseline: the same load
-straight to the simulator (no mobkat).
+figure is the largest N that passed. Baseline: the same load straight to the simulator (no
+mobkat). The two paths alternate at each N, and each stops at its first failing N.
 """
 
 from __future__ import annotations
@@ -120,13 +120,18 @@ def _step(rig: LiveRig, path: str, n: int, seconds: float, marker_base: int) -> 
                 percentile(lag, 99) * 1000 if lag else 0.0, cores)
 
 
-def _climb(rig: LiveRig, path: str, steps: tuple[int, ...], seconds: float, marker_base: int) -> list[Step]:
-    """Measure each N in turn; stop after the first that fails."""
-    done: list[Step] = []
+def _climb(rig: LiveRig, steps: tuple[int, ...], seconds: float) -> dict[str, list[Step]]:
+    """Measure each N on both paths, interleaved (so load drift hits both alike); a path stops after
+    its first failing N."""
+    done: dict[str, list[Step]] = {"mobkat": [], "direct": []}
+    marker_base = 0
     for n in steps:
-        done.append(_step(rig, path, n, seconds, marker_base))
-        marker_base += n
-        if not done[-1].passed:
+        for path, measured in done.items():
+            if measured and not measured[-1].passed:
+                continue
+            measured.append(_step(rig, path, n, seconds, marker_base))
+            marker_base += n
+        if all(measured and not measured[-1].passed for measured in done.values()):
             break
     return done
 
@@ -141,9 +146,9 @@ def run(settings: Settings) -> list[Row]:
     seconds = 1.5 if settings.quick else 8.0
     with LiveRig("--live-ws-max-connections", str(MAX_SOCKETS)) as rig:
         for path in ("mobkat", "direct"):  # warm-up, discarded: first-use costs of both paths
-            _step(rig, path, 2, 0.6, marker_base=1000)
-        mine = _climb(rig, "mobkat", steps, seconds, marker_base=0)
-        base = _climb(rig, "direct", steps, seconds, marker_base=0)
+            _step(rig, path, 2, 0.6, marker_base=5000)
+        climbed = _climb(rig, steps, seconds)
+    mine, base = climbed["mobkat"], climbed["direct"]
     ours, theirs = _largest(mine), _largest(base)
     target = None if settings.quick else Target("mobkat", ">=", 64)
     scope = "quick: one step, no target" if settings.quick else f"steps {', '.join(map(str, steps))}"

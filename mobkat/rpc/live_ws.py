@@ -43,7 +43,10 @@ class LiveWsListener:
 
     async def start(self) -> LiveWsListener:
         self._server = await serve(self._serve, self.host, self.port, max_size=MAX_FRAME_BYTES,
-                                   process_request=self._check_request, ping_interval=20, ping_timeout=20,
+                                   process_request=self._check_request, ping_interval=20,
+                                   # a reader that falls behind gets back-pressure observations, not a
+                                   # keepalive close: its pong can sit behind megabytes of queued audio
+                                   ping_timeout=None,
                                    close_timeout=2, compression=None)  # audio barely compresses; deflate costs CPU
         return self
 
