@@ -24,9 +24,10 @@ NAMES = ["routing.peer", "routing.peer_ask", "autogen.send_message", "autogen.pu
 OPTIONAL = {"autogen.": "autogen_core", "live.agents_": "agents"}  # bench-extra baselines: absent when not installed
 
 
+@pytest.mark.timeout(240)
 def test_quick_json_run_reports_every_row() -> None:
     done = subprocess.run([sys.executable, str(RUN), "--quick", "--json"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, check=False)
+                          timeout=180, check=False)  # structure only: a loaded CI machine is slow
     assert done.returncode == 0, done.stderr[-4000:]
     rows = json.loads(done.stdout)
     assert [row["name"] for row in rows] == NAMES
