@@ -3,7 +3,7 @@
 Measured: from the first ``send_peer``/``send_peer_nowait`` call until the receiving member actor has
 taken the last message into its inbox. The receiver is held inside a turn (its ``hold`` tool waits on a
 gate), so each delivery only queues: the window holds routing and delivery, not model turns. The end is
-found by two asks, to the supervisor (every route done) and then to the receiver (every ``Deliver``
+found by two asks, to the supervisor (every route done) and then to the receiver (every delivered ``Envelope``
 handled; ``info()["queued"]`` must equal the number sent). Then the gate opens, the queued messages are
 consumed by one coalesced turn and the mob goes idle, outside the clock.
 
@@ -142,7 +142,7 @@ class MobRig:
         for body in bodies:
             send("a", name, body)
         mob.members()  # the supervisor answers after it has routed every message before this ask
-        queued = receiver.info()["queued"]  # the receiver answers after every Deliver before this ask
+        queued = receiver.info()["queued"]  # the receiver answers after every delivery before this ask
         elapsed = time.perf_counter() - start
         if queued != messages:
             raise RuntimeError(f"mob: receiver {name} has {queued} of {messages} messages in its inbox")

@@ -79,6 +79,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help=f"send every provider call to the built-in offline simulator (also {SIMULATOR_ENV}=1)")
     parser.add_argument("--simulator-pace", type=non_negative, default=0.0, metavar="SECONDS",
                         help="simulator: wall seconds per second of generated audio (default 0: instant)")
+    parser.add_argument("--fault-injection", action="store_true",
+                        help="register fault/member_crash and fault/provider_drop (drills and tests only)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, type=str.upper,
                         help=f"stderr log level (default ${LOG_LEVEL_ENV} or WARNING)")
     parser.set_defaults(func=run)
@@ -100,7 +102,7 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
         state_root=args.state_root, context_root=args.context_root, user_config_root=args.user_config_root,
         allow_remote=args.allow_remote, simulator=simulator, simulator_pace=args.simulator_pace,
         live_tool_timeout_ms=args.live_tool_timeout_ms, token_ttl_s=ttl,
-        live_ws_max_connections=args.live_ws_max_connections)
+        live_ws_max_connections=args.live_ws_max_connections, fault_injection=args.fault_injection)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from mobkat.client.mob import MobHandle
 from mobkat.client.transport import LINE_LIMIT, RpcConnection
 from mobkat.contract import CONTRACT_VERSION
 from mobkat.live.wire import SAMPLE_RATE_HZ, ChannelStatus, InputChunk, LiveOpenResult, TurningMode
+from mobkat.rpc.faults import ProviderDropResult
 from mobkat.rpc.mob_params import MobCreateResult, MobListResult, MobStatusResult
 from mobkat.rpc.params import (
     ArchiveResult,
@@ -310,6 +311,11 @@ class MobkatClient:
 
     async def list_mobs(self) -> list[MobStatusResult]:
         return MobListResult.model_validate(await self.request("mob/list")).mobs
+
+    async def drop_provider_sockets(self) -> int:
+        """``fault/provider_drop`` (server started with ``--simulator --fault-injection``): cut the simulator's
+        realtime sockets like a network failure; returns how many were open."""
+        return ProviderDropResult.model_validate(await self.request("fault/provider_drop", {})).dropped
 
     @property
     def events_router(self) -> EventRouter:

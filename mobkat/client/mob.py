@@ -23,6 +23,7 @@ from mobkat.live.wire import LiveOpenResult, TurningMode
 from mobkat.mob.definition_schema import RuntimeMode
 from mobkat.mob.events import MobEvent
 from mobkat.mob.messages import HandlingMode
+from mobkat.rpc.faults import MemberCrashResult
 from mobkat.rpc.mob_params import (
     LifecycleAction,
     LifecycleResult,
@@ -131,6 +132,12 @@ class MemberHandle:
     def events(self) -> MobEventStream:
         """The mob's events about this member (spawn, wiring, messages, turns, live)."""
         return MobEventStream(self.mob, self.agent_identity)
+
+    async def crash(self, reason: str | None = None) -> int:
+        """``fault/member_crash`` (server started with ``--fault-injection``): fail the member's actor as a
+        bug would; returns the crashed generation (the supervisor's restart is ``generation + 1``)."""
+        result = await self.mob._call("fault/member_crash", agent_identity=self.agent_identity, reason=reason)
+        return MemberCrashResult.model_validate(result).generation
 
 
 class MobHandle:

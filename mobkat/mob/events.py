@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
@@ -72,6 +73,24 @@ class MobEvent(BaseModel):
         return self.model_dump(mode="json")
 
 
+@dataclass(slots=True)
+class _AsyncWaiter:
+    """One :meth:`EventLog.afollow`: its loop, its wake-up flag, and whether a wake-up is already on its way."""
+
+    loop: asyncio.AbstractEventLoop
+    flag: asyncio.Event
+    pending: bool = False
+
+
+def _claim(waiters: list[_AsyncWaiter]) -> list[_AsyncWaiter]:
+    """The waiters with no wake-up on its way yet, marked as having one (call under the log's lock): a burst
+    of appends costs one ``call_soon_threadsafe`` per waiter, not one per event."""
+    woken = [waiter for waiter in waiters if not waiter.pending]
+    for waiter in woken:
+        waiter.pending = True
+    return woken
+
+
 class EventLog:
     """Append-only, thread-safe log. Cursors start at 1 and increase by one: no gaps, ever.
 
@@ -86,30 +105,38 @@ class EventLog:
         self._events: list[_Raw] = []
         self._first_cursor = 1
         self._capacity = capacity
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._sleepers = 0  # threads in follow() waiting on _cond: only then is notify_all worth its cost
         self._closed = False
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self._waiters: list[_AsyncWaiter] = []
 
     @property
     def latest(self) -> int:
-        with self._cond:
-            return self._first_cursor + len(self._events) - 1
+        with self._lock:
+            return self._latest()
+
+    def _latest(self) -> int:
+        """The newest cursor (0 before the first event); call with the lock held (it is not reentrant)."""
+        return self._first_cursor + len(self._events) - 1
 
     def append(self, type: EventType, **fields: Any) -> int:
         """Record an event now; returns its cursor."""
         if type not in _EVENT_TYPES:
             raise InvalidInputError(f"mob {self.mob_id}: {type!r} is not a mob event type")
-        with self._cond:
+        with self._lock:  # the condition's own lock, taken directly: this is the routing hot path
             cursor = self._first_cursor + len(self._events)
             self._events.append((cursor, time.time(), type, fields))
             if len(self._events) > self._capacity + self._capacity // 8 + 1:
                 drop = len(self._events) - self._capacity
                 del self._events[:drop]
                 self._first_cursor += drop
-            self._cond.notify_all()
-            waiters = list(self._waiters) if self._waiters else []
-        for loop, flag in waiters:
-            loop.call_soon_threadsafe(flag.set)
+            if self._sleepers:
+                self._cond.notify_all()
+            woken = _claim(self._waiters) if self._waiters else None
+        if woken:
+            for waiter in woken:
+                waiter.loop.call_soon_threadsafe(waiter.flag.set)
         return cursor
 
     def _event(self, raw: _Raw) -> MobEvent:
@@ -136,8 +163,8 @@ class EventLog:
             self._closed = True
             self._cond.notify_all()
             waiters = list(self._waiters)
-        for loop, flag in waiters:
-            loop.call_soon_threadsafe(flag.set)
+        for waiter in waiters:
+            waiter.loop.call_soon_threadsafe(waiter.flag.set)
 
     def follow(self, after: int = 0, *, timeout: float | None = None) -> Iterator[MobEvent]:
         """Yield events after ``after`` as they happen; ends when the log closes or ``timeout`` s pass idle."""
@@ -153,22 +180,27 @@ class EventLog:
                 if self._closed:
                     return
                 deadline = None if timeout is None else time.monotonic() + timeout
-                while self.latest <= cursor and not self._closed:
+                while self._latest() <= cursor and not self._closed:
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         return
-                    self._cond.wait(remaining)
+                    self._sleepers += 1
+                    try:
+                        self._cond.wait(remaining)
+                    finally:
+                        self._sleepers -= 1
 
     async def afollow(self, after: int = 0, *, timeout: float | None = None) -> AsyncIterator[MobEvent]:
         """The async form of :meth:`follow` (waits on the caller's loop, never blocking it)."""
-        loop = asyncio.get_running_loop()
-        flag = asyncio.Event()
-        entry = (loop, flag)
+        waiter = _AsyncWaiter(asyncio.get_running_loop(), asyncio.Event())
+        flag = waiter.flag
         with self._cond:
-            self._waiters.append(entry)
+            self._waiters.append(waiter)
         cursor = after
         try:
             while True:
+                with self._lock:
+                    waiter.pending = False  # from here on, an append schedules a wake-up again
                 flag.clear()
                 batch = self.after(cursor)
                 for event in batch:
@@ -184,4 +216,4 @@ class EventLog:
                     return
         finally:
             with self._cond:
-                self._waiters.remove(entry)
+                self._waiters.remove(waiter)

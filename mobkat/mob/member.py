@@ -37,6 +37,7 @@ from mobkat.live.wire import (
 )
 from mobkat.mob.definition_schema import LiveSettings
 from mobkat.mob.events import EventLog
+from mobkat.mob.mailbox import DRAIN, Mailbox
 from mobkat.mob.messages import Envelope
 from mobkat.session.session import Session, TurnResult
 
@@ -77,13 +78,6 @@ class _Crash:
 
 
 @dataclass(frozen=True)
-class Deliver:
-    """Supervisor → member: take this routed message."""
-
-    envelope: Envelope
-
-
-@dataclass(frozen=True)
 class OpenLive:
     """Supervisor → member: open your live channel now."""
 
@@ -92,10 +86,11 @@ class MemberActor(SessionActor):
     """One mob member: exactly one session, at most one live channel, an inbox worked one turn at a time."""
 
     def __init__(self, session: Session, identity: MemberIdentity, supervisor: pykka.ActorRef[Any],
-                 events: EventLog, live: LiveSettings, **session_kwargs: Any) -> None:
+                 events: EventLog, live: LiveSettings, mailbox: Mailbox, **session_kwargs: Any) -> None:
         super().__init__(session, **session_kwargs)
         self.identity = identity
         self.supervisor = supervisor
+        self.mailbox = mailbox  # the supervisor posts routed envelopes here and tells DRAIN
         self.events = events
         self.live_settings = live
         self._inbox: deque[Envelope] = deque()
@@ -115,8 +110,9 @@ class MemberActor(SessionActor):
                               "error": f"{exception_type.__name__}: {exception_value}"})
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, Deliver):
-            self.deliver(message.envelope)
+        if message is DRAIN:  # the supervisor routed envelopes to this member
+            for envelope in self.mailbox.take_all():
+                self.deliver(envelope)
         elif isinstance(message, OpenLive):
             self.open_live()
         elif isinstance(message, _TurnDone):

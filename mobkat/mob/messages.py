@@ -5,15 +5,18 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from mobkat.errors import InvalidInputError
 from mobkat.history import SystemNoticeRow
 
 PeerKind = Literal["message", "request", "response", "lifecycle"]
 HandlingMode = Literal["queue", "steer"]
 ResponseStatus = Literal["accepted", "completed", "failed"]
+_KINDS = frozenset(get_args(PeerKind))
+_MODES = frozenset(get_args(HandlingMode))
+_STATUSES = frozenset(get_args(ResponseStatus))
 
 _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(int.from_bytes(os.urandom(4), "big") << 20)
@@ -25,12 +28,15 @@ def new_message_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
-class Envelope(BaseModel):
-    """One routed peer message. ``sender`` is a member name, or ``"operator"`` for host input."""
+@dataclass(slots=True)
+class Envelope:
+    """One routed peer message. ``sender`` is a member name, or ``"operator"`` for host input.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    A plain slotted dataclass, not a pydantic model: it never crosses the wire, and building one sits on
+    the routing hot path (~1 µs instead of ~4). Treat it as immutable once routed. Construction checks the
+    closed-set fields, so a bad ``kind`` or ``handling_mode`` is a clear error at the caller.
+    """
 
-    id: str = Field(default_factory=new_message_id)
     sender: str
     receiver: str
     kind: PeerKind = "message"
@@ -40,6 +46,17 @@ class Envelope(BaseModel):
     in_reply_to: str | None = None
     status: ResponseStatus | None = None
     handling_mode: HandlingMode = "queue"
+    id: str = field(default_factory=new_message_id)
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS or self.handling_mode not in _MODES or (
+                self.status is not None and self.status not in _STATUSES):
+            raise InvalidInputError(
+                f"peer message: kind must be one of {sorted(_KINDS)} (got {self.kind!r}), handling_mode one of "
+                f"{sorted(_MODES)} (got {self.handling_mode!r}), status one of {sorted(_STATUSES)} or None "
+                f"(got {self.status!r})", details={"kind": self.kind, "handling_mode": self.handling_mode})
+        if not isinstance(self.body, str) or not isinstance(self.sender, str) or not isinstance(self.receiver, str):
+            raise InvalidInputError("peer message: sender, receiver and body must be strings")
 
     @property
     def starts_turn(self) -> bool:

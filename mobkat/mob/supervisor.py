@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,7 +26,8 @@ from mobkat.live.channel import ReconnectPolicy
 from mobkat.mob.definition import MobDefinition
 from mobkat.mob.definition_schema import RuntimeMode
 from mobkat.mob.events import EventLog
-from mobkat.mob.member import Deliver, MemberActor, MemberIdentity, OpenLive, new_fence
+from mobkat.mob.mailbox import DRAIN, Mailbox
+from mobkat.mob.member import MemberActor, MemberIdentity, OpenLive, new_fence
 from mobkat.mob.messages import Envelope, kickoff_text
 from mobkat.mob.peer_tools import COMMS_SKILL, PeerRouter, peer_tools
 from mobkat.session import Session, SessionServices, ToolRegistry, make_tool
@@ -46,7 +47,8 @@ class MemberRecord:
     live_wanted: bool
     status: Literal["active", "broken", "retired"] = "active"
     restarts: deque[float] = field(default_factory=deque)
-    unacked: OrderedDict[str, Envelope] = field(default_factory=OrderedDict)
+    unacked: dict[str, Envelope] = field(default_factory=dict)  # insertion-ordered: redelivered in order
+    mailbox: Mailbox = field(default_factory=Mailbox)  # the current incarnation's (see _start_actor)
     live_requested: bool = False
     runtime_mode: RuntimeMode = "autonomous_host"
     labels: dict[str, str] = field(default_factory=dict)
@@ -63,8 +65,10 @@ class Supervisor(pykka.ThreadingActor):
 
     def __init__(self, definition: MobDefinition, services: SessionServices, events: EventLog, *,
                  inbox_capacity: int = 1024, tool_timeout_s: float = 30.0,
-                 reconnect: ReconnectPolicy | None = None) -> None:
+                 reconnect: ReconnectPolicy | None = None, inbound: Mailbox | None = None) -> None:
         super().__init__()
+        self.inbound = inbound if inbound is not None else Mailbox()
+        """Envelopes posted by ``Mob.send_peer_nowait``, routed on ``DRAIN``."""
         self.definition = definition
         self.services = services
         self.events = events
@@ -99,8 +103,9 @@ class Supervisor(pykka.ThreadingActor):
                                  labels={**(labels or {}), "mob_id": self.definition.id, "role": profile,
                                          "member": name})
         live = self.definition.live_settings(profile)
+        ref, mailbox = self._start_actor(session, identity, profile)
         record = MemberRecord(name=name, profile=profile, identity=identity, session_id=session.id,
-                              ref=self._start_actor(session, identity, profile), comms=prof.tools.comms,
+                              ref=ref, mailbox=mailbox, comms=prof.tools.comms,
                               live_wanted=live.open_on_spawn and session.profile.capabilities.realtime,
                               runtime_mode=mode, labels=dict(labels or {}))
         self.members[name] = record
@@ -134,10 +139,14 @@ class Supervisor(pykka.ThreadingActor):
             tools.add(make_tool(func))
         return tools
 
-    def _start_actor(self, session: Session, identity: MemberIdentity, profile: str) -> pykka.ActorRef[MemberActor]:
-        return MemberActor.start(session, identity, self.actor_ref, self.events,
-                                 self.definition.live_settings(profile), reconnect=self.reconnect,
-                                 tool_timeout_s=self.tool_timeout_s)
+    def _start_actor(self, session: Session, identity: MemberIdentity,
+                     profile: str) -> tuple[pykka.ActorRef[MemberActor], Mailbox]:
+        """A member actor and its mailbox (a fresh one per incarnation: nothing of a dead one is drained)."""
+        mailbox = Mailbox()
+        ref = MemberActor.start(session, identity, self.actor_ref, self.events,
+                                self.definition.live_settings(profile), mailbox, reconnect=self.reconnect,
+                                tool_timeout_s=self.tool_timeout_s)
+        return ref, mailbox
 
     def _auto_wire_targets(self, record: MemberRecord) -> list[str]:
         if not record.comms:
@@ -316,7 +325,7 @@ class Supervisor(pykka.ThreadingActor):
         if envelope.kind != "lifecycle":
             record.unacked[envelope.id] = envelope
         try:
-            record.ref.tell(Deliver(envelope))
+            record.mailbox.post(envelope, record.ref)
         except pykka.ActorDeadError:
             pass  # kept in unacked: redelivered when the member restarts
 
@@ -345,8 +354,9 @@ class Supervisor(pykka.ThreadingActor):
 
     # -- reports from members -----------------------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, Envelope):  # told by Mob.send_peer_nowait
-            self.route_nowait(message)
+        if message is DRAIN:  # Mob.send_peer_nowait posted to the inbound mailbox
+            for envelope in self.inbound.take_all():
+                self.route_nowait(envelope)
             return None
         if not isinstance(message, dict):
             return None
@@ -381,11 +391,11 @@ class Supervisor(pykka.ThreadingActor):
         record.restarts.append(now)
         record.identity = record.identity.next_generation()
         session = Session.load(self.services, record.session_id, tools=self._tools(record.profile, record.name))
-        record.ref = self._start_actor(session, record.identity, record.profile)
+        record.ref, record.mailbox = self._start_actor(session, record.identity, record.profile)
         self.events.append("member_restarted", member=record.name, generation=record.identity.generation,
                            fence_token=record.identity.fence_token, error=message.get("error"))
         for envelope in list(record.unacked.values()):
-            record.ref.tell(Deliver(envelope))
+            record.mailbox.post(envelope, record.ref)
         record.live_requested = False
         if record.live_wanted and not session.idle:
             record.live_requested = True

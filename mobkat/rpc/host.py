@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mobkat.config import MobkatConfig, load_config
 from mobkat.errors import ChannelNotFoundError, InvalidInputError, MobkatError
-from mobkat.rpc import live, mob, sessions
+from mobkat.rpc import faults, live, mob, sessions
 from mobkat.rpc.live_ws import LiveWsListener
 from mobkat.rpc.mob_directory import MobDirectory
 from mobkat.rpc.options import ServerOptions
@@ -53,12 +53,16 @@ class ServerHost:
         if options.live_ws is not None:
             live.register(self.registry)
         mob.register(self.registry)  # after live/*: mob/member_live_* are gated on it
+        if options.fault_injection:
+            faults.register(self.registry)
 
     def method_hint(self, method: str) -> str:
         """Why an unknown method is unknown, when we can tell."""
         if method.startswith(("live/", "mob/member_live_")) and self.options.live_ws is None:
             family = "mob/member_live_*" if method.startswith("mob/") else "live/*"
             return f" ({family} methods need the server started with --live-ws ADDR)"
+        if method.startswith("fault/") and not self.options.fault_injection:
+            return " (fault/* methods need the server started with --fault-injection)"
         return ""
 
     async def channel_entry(self, channel_id: str) -> SessionEntry:

@@ -34,6 +34,7 @@ class ServerOptions:
     live_tool_timeout_ms: int = 30_000
     token_ttl_s: float = DEFAULT_TOKEN_TTL_S
     live_ws_max_connections: int = 32  # upstream's cap on open live sockets per process
+    fault_injection: bool = False  # register fault/* (drills and tests only)
 
     def check(self) -> None:
         """Refuse non-loopback listeners unless ``--allow-remote`` (there is no auth)."""

@@ -20,6 +20,8 @@ class LiveConnection(Protocol):
 
     async def expire(self) -> None: ...
 
+    def drop(self) -> None: ...
+
 
 class SimulatorControl:
     """The live script, fault bookkeeping, stats and the registry of open connections."""
@@ -116,6 +118,13 @@ class SimulatorControl:
             return 0
         for connection in connections:
             self.spawn(lambda c=connection: c.inject_error(spec))  # type: ignore[misc]
+        return len(connections)
+
+    def drop_all(self) -> int:
+        """Cut every open connection now (no close frame); returns how many."""
+        connections = self.connections()
+        for connection in connections:
+            self.call_on_loop(connection.drop)
         return len(connections)
 
     def expire_all(self) -> int:

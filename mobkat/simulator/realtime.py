@@ -117,11 +117,15 @@ class RealtimeConnection:
         return self._drop_left is not None and self._drop_left <= 0
 
     def _abort(self) -> None:
-        """Cut the TCP connection with no close frame, like a network failure."""
+        """The drop fault fired: cut the connection and let the fault clear itself if it fires once."""
+        self.drop()
+        self.control.drop_fired()
+
+    def drop(self) -> None:
+        """Cut the TCP connection now with no close frame, like a network failure."""
         self._gone = True
         if self._transport is not None:
             self._transport.abort()
-        self.control.drop_fired()
 
     async def inject_error(self, spec: ErrorSpec) -> None:
         with contextlib.suppress(ConnectionDropped):

@@ -123,6 +123,10 @@ class Simulator:
         """
         self._control.change_faults(drop_after_events=events, drop_once=once)
 
+    def drop_connections(self) -> int:
+        """Abort every open realtime socket now (no close frame, like a network failure); returns how many."""
+        return self._control.drop_all()
+
     def delay_events(self, seconds: float) -> None:
         """Sleep ``seconds`` before every realtime server event (0 to stop)."""
         self._control.change_faults(delay_s=seconds)

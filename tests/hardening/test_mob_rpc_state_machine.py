@@ -1,22 +1,31 @@
 """Hypothesis state machine over a whole mob on the real RPC server (``mobkat rpc --tcp``).
 
 Steps: spawn text and realtime members, operator messages, ``turn/start`` on member sessions, peer
-relays ("ask the <peer>: ...?"), live text turns over a member's WebSocket, interrupts, socket drops
-(the client closes the live WebSocket mid-turn, which closes the channel), respawns, and ``kill -9``
-of the server with a restart on the same state root and realm. Invariant after every step: every
-session's committed history (``session/history``) equals the turns acknowledged as committed (a
-``turn_committed`` mob event, a ``turn/start`` result, or a live ``turn_completed`` observation).
+relays ("ask the <peer>: ...?"), live text turns over a member's WebSocket, interrupts, client socket
+drops (the client closes the live WebSocket mid-turn, which closes the channel), member crashes
+(``fault/member_crash``, optionally with a message in flight), simulator socket drops
+(``fault/provider_drop``, optionally mid-turn: the channel degrades and reconnects), respawns, and
+``kill -9`` of the server with a restart on the same state root and realm. Invariant after every
+step: every session's committed history (``session/history``) equals the turns acknowledged as
+committed (a ``turn_committed`` mob event, a ``turn/start`` result, or a live ``turn_completed``
+observation): nothing lost, nothing duplicated, order kept.
+
+One server serves every example (each example is a new mob with new sessions in the shared realm;
+earlier examples' sessions are other tenants' data), and servers are forked from a pre-imported
+parent (:mod:`tests.hardening.forked_server`), so a ``kill -9`` and restart costs ~0.2 s: the plain
+run does a few dozen examples, ``.ci/run`` 500.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -26,21 +35,63 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from mobkat.client import MobkatClient
 from mobkat.client.live import LiveSocket
-from mobkat.client.mob import MobHandle
+from mobkat.client.mob import MobEventStream, MobHandle
+from mobkat.live.wire import Observation
+from tests.hardening.forked_server import ForkedServer
 from tests.hardening.mob_model import PEER_NOTICE, Expected, check, project
-from tests.rpc.helpers import TcpServer
 
-EXAMPLES = int(os.environ.get("MOBKAT_STATEFUL_EXAMPLES", "3"))
+EXAMPLES = int(os.environ.get("MOBKAT_STATEFUL_EXAMPLES", "30"))
 STEPS = int(os.environ.get("MOBKAT_MOB_STATEFUL_STEPS", "10"))
 REALM = "hardening"
 STEP_TIMEOUT_S = 30.0
-TEXT = {"model": "gpt-5.5", "runtime_mode": "turn_driven", "external_addressable": True}
+NEVER_BROKEN = {"max_restarts": 1_000_000, "within_s": 1}  # crashes are drilled here, not the restart limit
+TEXT = {"model": "gpt-5.5", "runtime_mode": "turn_driven", "external_addressable": True, "restart": NEVER_BROKEN}
 VOICE = {"model": "gpt-realtime-2", "runtime_mode": "turn_driven", "external_addressable": True,
-         "live": {"open_on_spawn": False}}
+         "live": {"open_on_spawn": False}, "restart": NEVER_BROKEN}
 WORDS = st.sampled_from(["amber", "lantern", "fig", "kiwi", "harbour", "comet"])
-MAX_KILLS = 2  # a restart costs ~2 s (the server's start-up): bound them so 40 examples fit in minutes
+MAX_KILLS = 2
 TURNS_BEFORE_KILL = 3
+MOB_IDS = itertools.count(1)
 T = TypeVar("T")
+
+
+class SharedServer:
+    """The server every example talks to: started on first use, restarted after a ``kill -9``."""
+
+    def __init__(self) -> None:
+        self.state: str | None = None
+        self.server: ForkedServer | None = None
+
+    def get(self) -> ForkedServer:
+        if self.server is None or not self.server.alive():
+            if self.state is None:
+                self.state = tempfile.mkdtemp(prefix="mobkat-mob-sm-")
+            self.server = ForkedServer([
+                "--simulator", "--simulator-pace", "0.02", "--live-ws", "127.0.0.1:0", "--fault-injection",
+                "--state-root", self.state, "--realm", REALM])
+        return self.server
+
+    def kill9(self) -> None:
+        assert self.server is not None
+        assert self.server.kill9() == -signal.SIGKILL
+        self.server = None
+
+    def close(self) -> None:
+        if self.server is not None and self.server.alive():
+            self.server.kill9()
+        self.server = None
+        if self.state is not None:
+            shutil.rmtree(self.state, ignore_errors=True)
+        self.state = None
+
+
+SHARED = SharedServer()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _shared_server() -> Iterator[None]:
+    yield
+    SHARED.close()
 
 
 class Member:
@@ -54,15 +105,12 @@ class MobMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.state = tempfile.mkdtemp(prefix="mobkat-mob-sm-")
-        self.server: TcpServer | None = None
         self.client: MobkatClient | None = None
         self.mob: MobHandle | None = None
-        self.cursor = 0
+        self.events: MobEventStream | None = None
         self.members: dict[str, Member] = {}
         self.model: dict[str, list[Expected]] = {}  # session id → acknowledged turns
         self.counter = 0
-        self.mobs = 0
         self.kills = 0
         self.acked_since_start = 0
         try:
@@ -78,19 +126,17 @@ class MobMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         try:
-            self._run(self._disconnect())
+            if self.mob is not None:  # the shared server stops this example's member actors
+                self._run(self.mob.lifecycle("stop"))
         finally:
-            if self.server is not None:
-                self.server.process.kill()
-                self.server.process.wait()
-            self.loop.close()
-            shutil.rmtree(self.state, ignore_errors=True)
+            try:
+                self._run(self._disconnect())
+            finally:
+                self.loop.close()
 
     async def _start_server(self) -> None:
-        self.server = await asyncio.to_thread(TcpServer, [
-            "--simulator", "--simulator-pace", "0.02", "--live-ws", "127.0.0.1:0",
-            "--state-root", self.state, "--realm", REALM])
-        self.client = await MobkatClient().connect(tcp=self.server.address)
+        server = await asyncio.to_thread(SHARED.get)
+        self.client = await MobkatClient().connect(tcp=server.address)
         self.acked_since_start = 0
 
     async def _disconnect(self) -> None:
@@ -101,7 +147,7 @@ class MobMachine(RuleBasedStateMachine):
         if self.client is not None:
             with contextlib.suppress(Exception):
                 await self.client.close()
-        self.client, self.mob, self.members, self.cursor = None, None, {}, 0
+        self.client, self.mob, self.events, self.members = None, None, None, {}
 
     @property
     def rpc(self) -> MobkatClient:
@@ -114,21 +160,20 @@ class MobMachine(RuleBasedStateMachine):
 
     async def _turns(self, *wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         """The ``turn_committed`` events (``mob/events`` from our cursor) matching each predicate."""
-        assert self.mob is not None
+        return await self._events("turn_committed", *wanted)
+
+    async def _events(self, kind_type: str, *wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """The next ``kind_type`` events of the mob's event stream matching each predicate (others are skipped)."""
+        assert self.events is not None
         found: list[dict[str, Any] | None] = [None] * len(wanted)
         while None in found:
-            events = await self.mob.read_events(self.cursor)
-            for event in events:
-                self.cursor = event.cursor
-                kind = event.kind.model_dump(mode="json")
-                if kind["type"] != "turn_committed":
-                    continue
-                for index, match in enumerate(wanted):
-                    if found[index] is None and match(kind):
-                        found[index] = kind
-                        break
-            if not events:
-                await asyncio.sleep(0.02)  # poll interval; STEP_TIMEOUT_S bounds the wait
+            kind = (await anext(self.events)).kind.model_dump(mode="json")
+            if kind["type"] != kind_type:
+                continue
+            for index, match in enumerate(wanted):
+                if found[index] is None and match(kind):
+                    found[index] = kind
+                    break
         return [kind for kind in found if kind is not None]
 
     def _ack(self, session_id: str, *turns: Expected) -> None:
@@ -146,10 +191,9 @@ class MobMachine(RuleBasedStateMachine):
 
     # -- rules -------------------------------------------------------------------------------------
     def _create_mob(self) -> None:
-        self.mobs += 1
-        definition = {"id": f"mob{self.mobs}", "profiles": {"text": TEXT, "voice": VOICE}}
+        definition = {"id": f"mob{next(MOB_IDS)}", "profiles": {"text": TEXT, "voice": VOICE}}
         self.mob = self._run(self.rpc.create_mob(definition))
-        self.cursor = 0
+        self.events = self._run(self.mob.events().open())
         for voice in (False, False, True):  # most rules are enabled from the first step
             self.spawn(voice, "hello")
 
@@ -242,9 +286,10 @@ class MobMachine(RuleBasedStateMachine):
         async def go() -> None:
             assert self.mob is not None and member.socket is not None and member.channel_id is not None
             await member.socket.send_text(text)
+            await self._observe(member, lambda o: o.observation == "user_transcript_final" and o.text == text)
             if interrupt:
                 await self.mob.member_live_control(member.identity, member.channel_id, "interrupt")
-            await member.socket.wait_for("turn_completed")
+            await self._observe(member, lambda o: o.observation == "turn_completed")
             self._ack(member.session_id, Expected(text, f"You said: {text}", cut=interrupt))
 
         self._run(go())
@@ -271,6 +316,63 @@ class MobMachine(RuleBasedStateMachine):
 
         self._run(go())
 
+    async def _observe(self, member: Member, match: Callable[[Observation], bool]) -> Observation:
+        """Read the member's live socket up to the first observation that matches."""
+        assert member.socket is not None
+        async for observation in member.socket:
+            if match(observation):
+                return observation
+        raise AssertionError(f"the live socket of {member.identity} closed (code {member.socket.close_code})")
+
+    @precondition(lambda self: self.members)
+    @rule(data=st.data(), word=WORDS, in_flight=st.booleans())
+    def member_crash(self, data: st.DataObject, word: str, in_flight: bool) -> None:
+        """``fault/member_crash``: the supervisor restarts the member on the same session. A message sent just
+        before is redelivered unless its turn committed first: either way it commits exactly once."""
+        member = data.draw(st.sampled_from(sorted(self.members.values(), key=lambda m: m.identity)))
+        text = self._text(word)
+
+        async def go() -> None:
+            assert self.mob is not None
+            handle = self.mob.member(member.identity)
+            if in_flight and member.socket is None:
+                await handle.send(text)
+            generation = await handle.crash()
+            await self._events("member_restarted", lambda k: k["member"] == member.identity
+                               and k["generation"] == generation + 1)
+            if member.socket is not None:  # the channel died with its actor: the socket is closed for us
+                async for _ in member.socket:
+                    pass
+                member.socket = member.channel_id = None
+            elif in_flight:
+                [kind] = await self._turns(lambda k: k["member"] == member.identity
+                                           and k["text"] == f"You said: {text}")
+                self._ack(member.session_id, Expected(text, kind["text"]))
+            assert (await handle.info()).current_session_id == member.session_id
+
+        self._run(go())
+
+    @precondition(lambda self: self._live())
+    @rule(data=st.data(), word=WORDS, mid_turn=st.booleans())
+    def provider_drop(self, data: st.DataObject, word: str, mid_turn: bool) -> None:
+        """``fault/provider_drop``: the simulator cuts every realtime socket; each live channel degrades and
+        reconnects. A turn in flight may be lost or cut, never duplicated."""
+        talker = data.draw(st.sampled_from(self._live()))
+        text = self._text(word)
+
+        async def go() -> None:
+            assert talker.socket is not None
+            if mid_turn:
+                await talker.socket.send_text(text)
+                self._ack(talker.session_id, Expected(text, f"You said: {text}", cut=True, optional=True))
+            assert await self.rpc.drop_provider_sockets() >= len(self._live())
+            for member in self._live():
+                for status in ("degraded", "ready"):
+                    await self._observe(member, lambda o, s=status: o.observation == "status_changed"  # type: ignore[misc]
+                                        and o.status.status == s)
+
+        self._run(go())
+
     @precondition(lambda self: any(not m.voice for m in self._idle()))
     @rule(data=st.data())
     def respawn(self, data: st.DataObject) -> None:
@@ -290,15 +392,13 @@ class MobMachine(RuleBasedStateMachine):
     @rule(in_flight=st.booleans(), word=WORDS)
     def kill_9_and_restart(self, in_flight: bool, word: str) -> None:
         """SIGKILL the server (optionally right after an operator message was queued) and restart it."""
-        assert self.server is not None
         candidates = self._idle()
         if in_flight and candidates and self.mob is not None:
             member, text = candidates[0], self._text(word)
             self._run(self.mob.member(member.identity).send(text))
             self._ack(member.session_id, Expected(text, f"You said: {text}", optional=True))
         self.kills += 1
-        os.kill(self.server.process.pid, signal.SIGKILL)
-        assert self.server.process.wait(10) == -signal.SIGKILL
+        SHARED.kill9()
         self._run(self._disconnect())
         self._run(self._start_server())
         self._create_mob()  # mobs do not survive the server; their sessions do
@@ -319,5 +419,5 @@ MobMachine.TestCase.settings = settings(
     max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-# ~5 s an example (a server start-up or two, then fast steps): allow 15 s each beyond the global timeout
-TestMobMachine = pytest.mark.timeout(60 + 15 * EXAMPLES)(MobMachine.TestCase)
+# well under 1 s an example on an idle machine: allow 5 s each beyond the global timeout
+TestMobMachine = pytest.mark.timeout(60 + 5 * EXAMPLES)(MobMachine.TestCase)
