@@ -8,7 +8,10 @@ one after the other in interleaved rounds:
   provider socket (the ``openai`` SDK in the server) → simulator, and the reply's audio comes back
   the same way as ``assistant_audio_chunk`` observations;
 - **direct**: the app uses the ``openai`` SDK's realtime connection straight to the simulator;
-- **agents**: the app uses the OpenAI Agents SDK's ``RealtimeSession`` straight to the simulator.
+- **agents**: the app uses the OpenAI Agents SDK's ``RealtimeSession`` straight to the simulator;
+- **inproc**: the app uses mobkat's Python API in its own process, on its own loop
+  (``AsyncRuntime.attach``): the same architecture as the Agents SDK's session, so the ``live.agents_*``
+  rows compare these two; ``live.agents_rpc_*`` compare the server path with it (one more hop).
 
 A stream is 20 ms frames of pcm16 silence on a real-time schedule; after a few frames the app types
 a line and keeps streaming through the spoken reply (full duplex). Ingress latency: the app's send
@@ -99,7 +102,7 @@ def run(settings: Settings) -> list[Row]:
     rounds = settings.pick(1, 8)
     barge_rounds, barge_per_round = settings.pick(1, 6), settings.pick(3, 5)
     agents = find_spec("agents") is not None
-    names = ["mobkat", "direct"] + (["agents"] if agents else [])
+    names = ["mobkat", "direct", "inproc"] + (["agents"] if agents else [])
     with LiveRig() as rig:
         runs = _open(rig, names)
         for round_index in range(1 + rounds):  # round 0 warms every path up and is discarded
@@ -108,21 +111,22 @@ def run(settings: Settings) -> list[Row]:
         for round_index in range(1 + barge_rounds):
             for name in ("mobkat", "direct"):
                 _barge(rig, runs[name], 1 if round_index == 0 else barge_per_round, measure=round_index > 0)
-    mob, direct = runs["mobkat"], runs["direct"]
+    mob, direct, inproc = runs["mobkat"], runs["direct"], runs["inproc"]
     rows = [_frame_row("live.frame_in", mob.frames_in, direct.frames_in, "openai SDK direct",
                        Target("added", "<=", 1, "ms", tail=5), rounds, "ingress"),
             _frame_row("live.frame_out", mob.audio_out, direct.audio_out, "openai SDK direct",
                        Target("added", "<=", 1, "ms", tail=5), rounds, "egress", missed=mob.missed)]
     agents_run = runs.get("agents")
-    for name, kind in (("live.agents_in", "ingress"), ("live.agents_out", "egress")):
-        mine = mob.frames_in if kind == "ingress" else mob.audio_out
+    for name, kind, path in (("live.agents_in", "ingress", inproc), ("live.agents_out", "egress", inproc),
+                             ("live.agents_rpc_in", "ingress", mob), ("live.agents_rpc_out", "egress", mob)):
+        mine = path.frames_in if kind == "ingress" else path.audio_out
         if agents_run is None:
             rows.append(make_row(name, "ms", _ms(mine), None, "openai-agents RealtimeSession", None,
                                  note="openai-agents not installed (pip install -e '.[bench]'): no baseline"))
             continue
         theirs = agents_run.frames_in if kind == "ingress" else agents_run.audio_out
         base = direct.frames_in if kind == "ingress" else direct.audio_out
-        rows.append(_agents_row(name, kind, mine, theirs, base))
+        rows.append(_agents_row(name, kind, mine, theirs, base, in_process=path is inproc))
     rows.append(make_row(
         "live.barge_in", "ms", _ms(mob.barge), _ms(direct.barge), "openai SDK response.cancel",
         Target("mobkat", "<=", 5, "ms", stat="p99"),
@@ -143,9 +147,13 @@ def _frame_row(name: str, mine: list[float], base: list[float], base_name: str, 
                          f"rounds{lost}")
 
 
-def _agents_row(name: str, kind: str, mine: list[float], theirs: list[float], base: list[float]) -> Row:
+def _agents_row(name: str, kind: str, mine: list[float], theirs: list[float], base: list[float], *,
+                in_process: bool) -> Row:
     m, a, d = _ms(mine), _ms(theirs), _ms(base)
-    return make_row(name, "ms", m, a, "openai-agents RealtimeSession", Target("ratio", "<=", 1),
-                    note=f"{kind} latency as above, vs the Agents SDK's RealtimeSession on the same simulator; added "
-                         f"over the openai SDK direct at p50: mobkat {m.median - d.median:+.2f} ms, agents "
+    how = ("mobkat's Python API in the app's process, on the app's loop (AsyncRuntime.attach), where the Agents "
+           "SDK's session runs too" if in_process else
+           "mobkat through `mobkat rpc --live-ws` (one process hop more than the session: informational)")
+    return make_row(name, "ms", m, a, "openai-agents RealtimeSession", Target("ratio", "<=", 1) if in_process else None,
+                    note=f"{kind} latency as above, {how}, vs the Agents SDK's RealtimeSession on the same simulator; "
+                         f"added over the openai SDK direct at p50: mobkat {m.median - d.median:+.2f} ms, agents "
                          f"{a.median - d.median:+.2f} ms (the ratio <= 1 target is mobkat adding less)")

@@ -9,6 +9,8 @@ Paths (how the "app" reaches the model), each stamped at the app's API boundary:
 
 - ``mobkat``: the mobkat client SDK: ``MobkatClient`` over TCP, ``live_connect`` → ``LiveSocket``
   (``send_audio`` of raw pcm16; ``async for`` typed observations), ``live_interrupt`` over RPC;
+- ``inproc``: mobkat's Python API in the app's process, on the app's loop (``AsyncRuntime.attach``):
+  ``await channel.send_pcm(frame)``, observations to an observer callback;
 - ``direct``: the ``openai`` SDK's realtime connection straight to the simulator, configured
   exactly like mobkat configures its provider socket;
 - ``agents``: the OpenAI Agents SDK's ``RealtimeSession`` (see :mod:`benchmarks.live_agents`).
@@ -30,10 +32,16 @@ from typing import Any
 
 from openai import AsyncOpenAI
 
+from mobkat.actor import SessionHandle
 from mobkat.audio import MS_PER_BYTE, silence
 from mobkat.client import LiveSocket, MobkatClient
+from mobkat.config import MobkatConfig
 from mobkat.live.adapter import ProviderConfig
-from mobkat.live.wire import AssistantAudioChunk
+from mobkat.live.channel import LiveChannel
+from mobkat.live.wire import AssistantAudioChunk, Observation, TextChunk
+from mobkat.runtime import AsyncRuntime
+from mobkat.session import Session, SessionServices
+from mobkat.store import MemorySessionStore
 
 FRAME_MS = 20
 FRAME_BYTES = 24_000 * 2 * FRAME_MS // 1000  # 960: 20 ms of pcm16 24 kHz mono
@@ -141,6 +149,58 @@ class MobkatPath(ClientPath):
         await super().close()
 
 
+class InProcessPath(ClientPath):
+    """mobkat's Python API inside the app's process, as the Agents SDK's session is: the session's
+    actor and its live channel run on the app's own event loop (``AsyncRuntime.attach``), so a frame
+    is one ``await channel.send_pcm(pcm)`` and observations reach the app's observer on that loop."""
+
+    name = "inproc"
+
+    def __init__(self, sim_base_url: str) -> None:
+        super().__init__()
+        self.sim_base_url = sim_base_url
+        self.services: SessionServices | None = None
+        self.handle: SessionHandle | None = None
+        self.channel: LiveChannel | None = None
+
+    async def open(self, marker: bytes) -> None:
+        self.services = services = SessionServices(store=MemorySessionStore(), config=MobkatConfig(),
+                                                   simulator_base_url=self.sim_base_url, runtime=AsyncRuntime.attach())
+        # Blocking API calls go through to_thread: the runtime they wait on is this very loop.
+        session = await asyncio.to_thread(Session.create, services, model=MODEL)
+        self.handle = handle = SessionHandle.start(session)
+        await asyncio.to_thread(handle.run_turn, "hello")  # a session that never ran a turn cannot go live
+        opened = await asyncio.to_thread(handle.live_open, observer=self._observe)
+        self.channel = await asyncio.to_thread(handle.live_channel, opened.channel_id)
+        await self.send_frame(marker)
+
+    def _observe(self, observation: Observation) -> None:
+        """The channel calls this on the app's loop with each typed observation."""
+        if isinstance(observation, AssistantAudioChunk):
+            self.heard(crc_b64(observation.data))
+        elif observation.observation in ("turn_completed", "turn_interrupted"):
+            self.ended.set()
+
+    async def send_frame(self, pcm: bytes) -> None:
+        assert self.channel is not None
+        await self.channel.send_pcm(pcm)
+
+    async def say(self, text: str) -> None:
+        assert self.channel is not None
+        await self.channel.send_input(TextChunk(text=text))
+
+    async def interrupt(self) -> None:
+        assert self.channel is not None
+        await self.channel.interrupt()
+
+    async def close(self) -> None:
+        await super().close()
+        if self.handle is not None:
+            await asyncio.to_thread(self.handle.stop)
+        if self.services is not None:
+            await asyncio.to_thread(self.services.close)
+
+
 class DirectPath(ClientPath):
     name = "direct"
 
@@ -210,6 +270,8 @@ class Worker:
             opened = MobkatPath(self.client)
         elif path == "direct":
             opened = DirectPath(self.sim_base_url)
+        elif path == "inproc":
+            opened = InProcessPath(self.sim_base_url)
         elif path == "agents":
             from benchmarks.live_agents import AgentsPath  # only when the Agents SDK is wanted (and installed)
 
@@ -253,7 +315,7 @@ class Worker:
             stamps.append(now())
             await target.interrupt()
             await asyncio.wait_for(target.ended.wait(), timeout)
-            if path == "mobkat":  # turn_interrupted comes first; the cancelled turn commits after it
+            if path in ("mobkat", "inproc"):  # turn_interrupted comes first; the cancelled turn commits after it
                 target.ended.clear()
                 await asyncio.wait_for(target.ended.wait(), timeout)
         return {"interrupted_at": stamps}

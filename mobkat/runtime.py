@@ -32,6 +32,22 @@ class AsyncRuntime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._attached = False
+
+    @classmethod
+    def attach(cls, name: str = "mobkat-io") -> AsyncRuntime:
+        """A runtime on the event loop running in this thread, for an asyncio app that embeds mobkat.
+
+        mobkat's network I/O then shares the app's loop, so the app can ``await`` a live channel
+        (``SessionHandle.live_channel``) with no thread hop per frame. Blocking calls (a
+        ``SessionHandle`` method, ``SessionServices.close``) must not run on this loop: wrap them in
+        ``asyncio.to_thread``. :meth:`stop` detaches and leaves the app's loop running.
+        """
+        runtime = cls(name)
+        runtime._loop = asyncio.get_running_loop()
+        runtime._thread = threading.current_thread()
+        runtime._attached = True
+        return runtime
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -99,6 +115,9 @@ class AsyncRuntime:
             loop, thread = self._loop, self._thread
             self._loop = None
             if loop is None or thread is None:
+                return
+            if self._attached:  # the app's loop: not ours to stop
+                self._thread = None
                 return
 
             async def _drain() -> None:

@@ -74,3 +74,12 @@ def test_live_barge_in() -> None:
     history = lines[lines.index("committed history after the channel closed:") + 1:]
     assert [line.split()[0] for line in history] == ["user", "block_assistant"] * 4
     assert history[-1].endswith("'You said: wait' [end_turn]")
+
+
+@pytest.mark.timeout(TIMEOUT_S + 10)
+def test_live_asyncio_app() -> None:
+    lines = run_example("live_asyncio_app.py")
+    assert "live channel ready; streaming 20 ms frames from the app's loop" in lines
+    assert "heard: 'You said: what is the capital of norway'" in lines
+    assert "heard: 'You said: and of sweden?'" in lines
+    assert lines[-1] == "history: 6 rows; last: 'You said: and of sweden?'"
