@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import queue
-import re
 import signal
-import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 
-from tests.rpc.helpers import server_env
+from tests.rpc.helpers import StderrLines, server_env
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["mobkat.cli.main", "mobkat.cli.rpc", "mobkat.rpc.host", "mobkat.simulator",
@@ -43,32 +40,14 @@ class ForkedServer:
             ["rpc", "--tcp", "127.0.0.1:0", *flags], writer, env or server_env()))
         self.process.start()
         writer.close()
-        self.stderr: list[str] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, args=(reader,), daemon=True).start()
-        self.address = self._wait_for(r"listening on tcp://(\S+) ", timeout)
+        self.stderr = StderrLines(os.fdopen(os.dup(reader.fileno()), "rb"))  # the pump thread reads it to the end
+        reader.close()
+        self.address = self.stderr.wait_for(r"listening on tcp://(\S+) ", timeout)
 
     @property
     def pid(self) -> int:
         assert self.process.pid is not None
         return self.process.pid
-
-    def _pump(self, reader: Connection) -> None:
-        with open(reader.fileno(), "rb", closefd=False) as lines:
-            for raw in lines:
-                self._lines.put(raw.decode(errors="replace"))
-        reader.close()
-        self._lines.put(None)
-
-    def _wait_for(self, pattern: str, timeout: float) -> str:
-        while True:
-            line = self._lines.get(timeout=timeout)
-            if line is None:
-                raise AssertionError(f"server exited: {''.join(self.stderr)}")
-            self.stderr.append(line)
-            found = re.search(pattern, line)
-            if found:
-                return found.group(1)
 
     def kill9(self) -> int | None:
         """SIGKILL and reap; returns the exit code (``-9``)."""

@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 SERVER = [sys.executable, "-m", "mobkat", "rpc"]
 LINE_LIMIT = 64 * 1024 * 1024 + 1024
@@ -83,32 +83,40 @@ class RawRpc:
             return await self.process.wait()
 
 
+class StderrLines:
+    """A server's stderr, pumped line by line by a thread; :meth:`wait_for` a start-up line in it."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.seen: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[bytes]) -> None:
+        for raw in stream:
+            self._lines.put(raw.decode(errors="replace"))
+        self._lines.put(None)
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> str:
+        """The first group of ``pattern`` in the next matching line; fails if the server exits first."""
+        while True:
+            line = self._lines.get(timeout=timeout)
+            if line is None:
+                raise AssertionError(f"server exited: {''.join(self.seen)}")
+            self.seen.append(line)
+            found = re.search(pattern, line)
+            if found:
+                return found.group(1)
+
+
 class TcpServer:
     """``mobkat rpc --tcp 127.0.0.1:0`` in the background; knows its port from the startup line."""
 
     def __init__(self, flags: Sequence[str], env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen([*SERVER, "--tcp", "127.0.0.1:0", *flags], stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or server_env())
-        self.stderr: list[str] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        self.address = self._wait_for(r"listening on tcp://(\S+) ")
-
-    def _pump(self) -> None:
         assert self.process.stderr is not None
-        for raw in self.process.stderr:
-            self._lines.put(raw.decode(errors="replace"))
-        self._lines.put(None)
-
-    def _wait_for(self, pattern: str, timeout: float = 30.0) -> str:
-        while True:
-            line = self._lines.get(timeout=timeout)
-            if line is None:
-                raise AssertionError(f"server exited: {''.join(self.stderr)}")
-            self.stderr.append(line)
-            found = re.search(pattern, line)
-            if found:
-                return found.group(1)
+        self.stderr = StderrLines(self.process.stderr)
+        self.address = self.stderr.wait_for(r"listening on tcp://(\S+) ")
 
     def stop(self) -> int:
         """SIGTERM and wait: a clean stop exits 0."""
