@@ -306,7 +306,7 @@ async def mob_member_live_open(call: Call, params: MemberLiveOpenParams) -> dict
                        kind="live_transport_unsupported", details={"transport": "webrtc"})
     hosted = _hosted(call, params.mob_id)
     hosted.require_running("member_live_open")
-    entry = hosted.entry(params.agent_identity)
+    entry = await hosted.entry(params.agent_identity)
     current = await entry.call("live_channel_id")
     if current is not None and current in hosted.claimed:
         raise ChannelAlreadyBoundError(
@@ -321,14 +321,14 @@ async def mob_member_live_open(call: Call, params: MemberLiveOpenParams) -> dict
 
 async def _member_channel(call: Call, params: MemberLiveChannelParams | MemberLiveControlParams) -> str:
     """Check that the named channel is this member's (closed ones count: close-what-you-name is idempotent)."""
-    entry = _hosted(call, params.mob_id).entry(params.agent_identity)
+    entry = await _hosted(call, params.mob_id).entry(params.agent_identity)
     await entry.call("live_status", params.channel_id)
     return params.channel_id
 
 
 async def mob_member_live_close(call: Call, params: MemberLiveChannelParams) -> dict[str, Any]:
     hosted = _hosted(call, params.mob_id)
-    entry = hosted.entry(params.agent_identity)
+    entry = await hosted.entry(params.agent_identity)
     await _member_channel(call, params)
     if await entry.call("live_channel_id") == params.channel_id:
         await entry.call("close_live")
@@ -339,7 +339,7 @@ async def mob_member_live_close(call: Call, params: MemberLiveChannelParams) -> 
 
 async def mob_member_live_status(call: Call, params: MemberLiveStatusParams) -> dict[str, Any]:
     """Without ``channel_id``: the member's active channel."""
-    entry = _hosted(call, params.mob_id).entry(params.agent_identity)
+    entry = await _hosted(call, params.mob_id).entry(params.agent_identity)
     channel_id = params.channel_id or await entry.call("live_channel_id")
     if channel_id is None:
         raise ChannelNotFoundError(f"mob member {params.agent_identity} has no active live channel",
@@ -351,7 +351,7 @@ async def mob_member_live_status(call: Call, params: MemberLiveStatusParams) -> 
 async def mob_member_live_control(call: Call, params: MemberLiveControlParams) -> dict[str, Any]:
     hosted = _hosted(call, params.mob_id)
     hosted.require_running("member_live_control")
-    entry = hosted.entry(params.agent_identity)
+    entry = await hosted.entry(params.agent_identity)
     channel_id = await _member_channel(call, params)
     verb = params.verb
     if isinstance(verb, TruncateVerb):

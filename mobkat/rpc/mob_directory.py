@@ -91,10 +91,14 @@ class HostedMob:
                 details={"mob_id": self.id, "agent_identity": name})
         return role
 
-    def entry(self, name: str) -> SessionEntry:
-        """The member's session actor as the server reaches it."""
+    async def entry(self, name: str) -> SessionEntry:
+        """The member's session actor as the server reaches it; after a crash, the restarted one even if
+        the event follower has not adopted it yet (a call right after ``member_restarted`` must not fail)."""
         self.role_of(name)
-        return self.entries[name]
+        entry = self.entries[name]
+        if not entry.handle.ref.is_alive():
+            entry = await self.adopt(name)
+        return entry
 
     # -- members ----------------------------------------------------------------------------------------
     async def spawn(self, spec: SpawnSpec) -> str:

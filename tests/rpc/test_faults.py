@@ -86,6 +86,34 @@ def test_provider_drop_cuts_live_sockets_and_the_channel_reconnects(server: TcpS
     asyncio.run(go())
 
 
+def test_a_crashed_live_member_can_go_live_again_at_once(server: TcpServer) -> None:
+    """The crash closes the member's channel and socket; right after ``member_restarted`` the server already
+    reaches the restarted actor (it used to answer "session not found" until its event follower caught up)."""
+    async def go() -> None:
+        async with await MobkatClient().connect(tcp=server.address) as client:
+            mob = await client.create_mob({"id": "relive", "profiles": {"voice": VOICE}})
+            events = await mob.events().open()
+            await mob.spawn("voice", "v")
+            await mob.member("v").send("hello")
+            await _committed(events, "v")
+            for generation in range(3):  # the default restart policy allows 3 within 60 s
+                async with client.live_connect(await mob.member_live_open("v")) as socket:
+                    await socket.wait_for("ready")
+                    assert await mob.member("v").crash() == generation
+                    async for event in events:
+                        if event.kind.type == "member_restarted":
+                            break
+                    async for _ in socket:  # the channel died with its actor: the socket ends
+                        pass
+                    assert socket.close_code == 1000
+            async with client.live_connect(await mob.member_live_open("v")) as socket:
+                await socket.wait_for("ready")
+                await socket.send_text("back?")
+                await socket.wait_for("turn_completed")
+
+    asyncio.run(go())
+
+
 def test_fault_errors_name_the_problem(server: TcpServer, tmp_path_factory: pytest.TempPathFactory) -> None:
     async def go() -> None:
         async with await MobkatClient().connect(tcp=server.address) as client:
