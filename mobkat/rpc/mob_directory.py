@@ -95,10 +95,7 @@ class HostedMob:
         """The member's session actor as the server reaches it; after a crash, the restarted one even if
         the event follower has not adopted it yet (a call right after ``member_restarted`` must not fail)."""
         self.role_of(name)
-        entry = self.entries[name]
-        if not entry.handle.ref.is_alive():
-            entry = await self.adopt(name)
-        return entry
+        return await self.entries[name].current()
 
     # -- members ----------------------------------------------------------------------------------------
     async def spawn(self, spec: SpawnSpec) -> str:
@@ -118,7 +115,7 @@ class HostedMob:
         old = self.entries.get(name)
         if old is not None and old.session_id != session_id:
             await self.sessions.retire(old.session_id)
-        self.entries[name] = entry = self.sessions.adopt(handle, session_id)
+        self.entries[name] = entry = self.sessions.adopt(handle, session_id, revive=lambda: self.adopt(name))
         self.roles[name] = role
         self.broken.pop(name, None)
         return entry

@@ -12,6 +12,7 @@ import asyncio
 import os
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,10 +79,19 @@ class Realm:
 class SessionEntry:
     """A session actor as the server reaches it: every call runs off the event loop."""
 
-    def __init__(self, handle: SessionHandle, session_id: str) -> None:
+    def __init__(self, handle: SessionHandle, session_id: str,
+                 revive: Callable[[], Awaitable[SessionEntry]] | None = None) -> None:
         self.handle = handle
         self.session_id = session_id
+        self.revive = revive
+        """For an actor someone else restarts (a mob member): the entry of its current incarnation."""
         self._proxy = handle.ref.proxy()
+
+    async def current(self) -> SessionEntry:
+        """This entry, or its restarted successor when the actor died and someone restarts it."""
+        if self.revive is not None and not self.handle.ref.is_alive():
+            return await self.revive()
+        return self
 
     async def call(self, name: str, *args: Any, timeout: float = ASK_TIMEOUT) -> Any:
         """Call actor method ``name`` and await its answer without blocking the loop."""
@@ -123,7 +133,7 @@ class SessionDirectory:
         """The running actor of ``session_id``, loading the session from the store if needed."""
         entry = self._entries.get(session_id)
         if entry is not None:
-            return entry
+            return await entry.current()
         pending = self._loading.get(session_id)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -145,9 +155,11 @@ class SessionDirectory:
         finally:
             del self._loading[session_id]
 
-    def adopt(self, handle: SessionHandle, session_id: str) -> SessionEntry:
-        """Serve a session whose actor someone else started (e.g. a mob member)."""
-        entry = SessionEntry(handle, session_id)
+    def adopt(self, handle: SessionHandle, session_id: str,
+              revive: Callable[[], Awaitable[SessionEntry]] | None = None) -> SessionEntry:
+        """Serve a session whose actor someone else started (e.g. a mob member; ``revive`` finds its
+        restarted actor)."""
+        entry = SessionEntry(handle, session_id, revive)
         self._entries[session_id] = entry
         return entry
 

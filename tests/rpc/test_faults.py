@@ -48,12 +48,17 @@ def test_member_crash_restarts_on_the_same_session_with_history_intact(server: T
                 if kind["type"] == "member_restarted":
                     assert kind["member"] == "a" and kind["generation"] == 1 and "drill" in kind["error"]
                     break
+            # at once, by session id: the server reaches the restarted actor, not the dead one
+            assert (await client.start_turn(before.session_id, "right away")).text == "You said: right away"
             started = (await mob.read_events(0))[0].kind.model_dump(mode="json")
             assert started == {"type": "mob_started", "simulator": True}  # the server's simulator stands in
             info = await member.info()
             assert (info.generation, info.current_session_id) == (1, before.session_id)
             await member.send("and now?")
             assert (await _committed(events, "a"))["text"] == "You said: and now?"
+            after = await member.history()
+            assert [m.model_dump(mode="json").get("content") for m in after.messages[len(before.messages):]
+                    if m.role == "user"] == ["right away", "and now?"]
             after = await member.history()
             assert after.messages[:len(before.messages)] == before.messages
 
