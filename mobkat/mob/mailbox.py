@@ -3,8 +3,9 @@
 Every ``tell`` goes through the actor's ``queue.Queue`` (a lock, a condition, a wake-up), and with
 several threads passing messages under one GIL those locks convoy. A :class:`Mailbox` is a deque the
 sender appends to; it tells the owning actor :data:`DRAIN` only when no drain is already on its way,
-and the actor takes everything queued so far in one go. Order is kept (one producer at a time: the
-supervisor for a member, the callers of ``Mob.send_peer_nowait`` for the supervisor).
+and the actor takes everything queued so far in one go. Order is kept per producer: the supervisor is
+a member mailbox's only producer; the supervisor's inbound one takes ``Mob.send_peer_nowait`` from any
+thread (a second ``DRAIN`` that two producers raced to send finds the deque empty: harmless).
 
 No wake-up is ever lost: :meth:`Mailbox.post` appends *before* it looks at the flag, and
 :meth:`Mailbox.take_all` clears the flag *before* it empties the deque, so an envelope is either taken

@@ -292,7 +292,7 @@ class Mob:
 
     def send_peer_nowait(self, sender: str, receiver: str, body: str, kind: PeerKind = "message",
                          handling_mode: HandlingMode = "queue") -> str:
-        """:meth:`send_peer` without waiting for the supervisor (one ``tell``, no round trip); returns the
+        """:meth:`send_peer` without waiting for the supervisor (posted to its mailbox, no round trip); returns the
         message id. A refusal is not raised: it is a ``peer_message_rejected`` event with this ``message_id``."""
         supervisor = self._supervisor
         if supervisor is None:
