@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import openai
 from openai import AsyncOpenAI
-from websockets.exceptions import ConnectionClosedOK
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
 from mobkat.errors import LiveProviderError
 from mobkat.live.sdk_events import append_event, client_event, parse_server_event
@@ -50,6 +51,19 @@ class ProviderConfig:
         if self.instructions:
             session["instructions"] = self.instructions
         return session
+
+
+@contextlib.contextmanager
+def _delivering(event_type: str) -> Iterator[None]:
+    """A send that meets a dropped provider socket is a typed error, not a websockets exception: the
+    event was not delivered, and the channel's reader sees the drop and reconnects."""
+    try:
+        yield
+    except (ConnectionClosed, OSError) as exc:
+        raise LiveProviderError(
+            f"{event_type} was not delivered: the provider connection dropped ({type(exc).__name__}); the channel "
+            "is reconnecting: send it again once it is ready",
+            details={"kind": "input_not_delivered", "event": event_type}) from exc
 
 
 def text_item_id() -> str:
@@ -114,17 +128,21 @@ class RealtimeAdapter:
         return self._closing
 
     async def update_session(self, config: ProviderConfig) -> None:
-        await self._conn.session.update(session=config.session_update())
+        with _delivering("session.update"):
+            await self._conn.session.update(session=config.session_update())
 
     async def _send(self, event: dict[str, Any]) -> None:
         """Send as the SDK's typed event: no parameter transform (see :mod:`mobkat.live.sdk_events`)."""
-        await self._conn.send(client_event(event))
+        with _delivering(event["type"]):
+            await self._conn.send(client_event(event))
 
     async def append_audio(self, audio_b64: str) -> None:
-        await self._conn.send_raw(append_event(audio_b64))
+        with _delivering("input_audio_buffer.append"):
+            await self._conn.send_raw(append_event(audio_b64))
 
     async def commit_audio(self) -> None:
-        await self._conn.input_audio_buffer.commit()
+        with _delivering("input_audio_buffer.commit"):
+            await self._conn.input_audio_buffer.commit()
 
     @staticmethod
     def new_text_item_id() -> str:
@@ -150,8 +168,9 @@ class RealtimeAdapter:
         await self._send({"type": "response.cancel"})
 
     async def truncate(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
-        await self._conn.conversation.item.truncate(item_id=item_id, content_index=content_index,
-                                                    audio_end_ms=audio_end_ms)
+        with _delivering("conversation.item.truncate"):
+            await self._conn.conversation.item.truncate(item_id=item_id, content_index=content_index,
+                                                        audio_end_ms=audio_end_ms)
 
     async def close(self) -> None:
         self._closing = True

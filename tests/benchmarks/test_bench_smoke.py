@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "benchmarks" / "run.py"
 REQUIRED = {"name", "unit", "mobkat", "baseline", "baseline_name", "ratio", "target"}
 NAMES = ["routing.peer", "routing.peer_ask", "autogen.send_message", "autogen.publish_message", "spawn.mob50",
-         "memory.idle_member", "live.frame_in", "live.frame_out", "live.agents_in", "live.agents_out", "live.barge_in",
-         "live.density", "live.density_delay"]
+         "memory.idle_member", "live.frame_in", "live.frame_out", "live.agents_in", "live.agents_out",
+         "live.agents_rpc_in", "live.agents_rpc_out", "live.barge_in", "live.density", "live.density_delay"]
 OPTIONAL = {"autogen.": "autogen_core", "live.agents_": "agents"}  # bench-extra baselines: absent when not installed
 
 

@@ -10,6 +10,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from mobkat.actor import SessionHandle
 from mobkat.config import MobkatConfig
+from mobkat.errors import LiveProviderError
 from mobkat.history import BlockAssistantRow, UserRow
 from mobkat.live.channel import ReconnectPolicy
 from mobkat.live.stream import ObservationStream
@@ -89,7 +90,10 @@ class LiveChannelMachine(RuleBasedStateMachine):
     def drop_mid_turn(self, word: str) -> None:
         assert self.channel_id is not None
         self.sim.drop_connections_after(3)
-        self.handle.live_send_input(self.channel_id, TextChunk(text=self._word(word)))
+        try:
+            self.handle.live_send_input(self.channel_id, TextChunk(text=self._word(word)))
+        except LiveProviderError as exc:  # the drop can hit the send itself: a typed "not delivered"
+            assert exc.details["kind"] == "input_not_delivered"
         self.stream.wait_for(lambda o: o.observation == "status_changed" and o.status.status == "degraded")
         self.stream.wait_for("ready")  # the cut-off turn was never acknowledged: nothing expected
 
