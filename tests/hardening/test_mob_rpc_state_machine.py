@@ -159,7 +159,8 @@ class MobMachine(RuleBasedStateMachine):
         return f"{word} {self.counter}"
 
     async def _turns(self, *wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
-        """The ``turn_committed`` events (``mob/events`` from our cursor) matching each predicate."""
+        """The next ``turn_committed`` events matching each predicate (a live turn's event has no ``text``:
+        predicates read it with ``.get``)."""
         return await self._events("turn_committed", *wanted)
 
     async def _events(self, kind_type: str, *wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
@@ -217,7 +218,7 @@ class MobMachine(RuleBasedStateMachine):
     async def _send(self, member: Member, text: str) -> None:
         assert self.mob is not None
         await self.mob.member(member.identity).send(text)
-        [kind] = await self._turns(lambda k: k["member"] == member.identity and k["text"] == f"You said: {text}")
+        [kind] = await self._turns(lambda k: k["member"] == member.identity and k.get("text") == f"You said: {text}")
         self._ack(member.session_id, Expected(text, kind["text"]))
 
     @precondition(lambda self: self._idle())
@@ -253,9 +254,9 @@ class MobMachine(RuleBasedStateMachine):
             await self.mob.member(a.identity).send(f"ask the {b.identity}: {question}")
             answer = f"{b.identity} says: Here is what I found about '{question}'"
             asked, answered, final = await self._turns(
-                lambda k: k["member"] == a.identity and k["text"].startswith("Tool send_message returned"),
-                lambda k: k["member"] == b.identity and k["text"].startswith("Tool send_message returned"),
-                lambda k: k["member"] == a.identity and k["text"].startswith(answer))
+                lambda k: k["member"] == a.identity and k.get("text", "").startswith("Tool send_message returned"),
+                lambda k: k["member"] == b.identity and k.get("text", "").startswith("Tool send_message returned"),
+                lambda k: k["member"] == a.identity and k.get("text", "").startswith(answer))
             self._ack(a.session_id, Expected(f"ask the {b.identity}: {question}", asked["text"]),
                       Expected(f"{PEER_NOTICE}{b.identity}:\n{final['text'].removeprefix(f'{b.identity} says: ')}",
                                final["text"]))
@@ -346,7 +347,7 @@ class MobMachine(RuleBasedStateMachine):
                 member.socket = member.channel_id = None
             elif in_flight:
                 [kind] = await self._turns(lambda k: k["member"] == member.identity
-                                           and k["text"] == f"You said: {text}")
+                                           and k.get("text") == f"You said: {text}")
                 self._ack(member.session_id, Expected(text, kind["text"]))
             assert (await handle.info()).current_session_id == member.session_id
 

@@ -21,7 +21,7 @@ from mobkat.store import MemorySessionStore
 from tests.live.conftest import speak
 
 WORDS = st.sampled_from(["amber", "lantern", "fig", "kiwi", "harbour", "comet"])
-EXAMPLES = int(os.environ.get("MOBKAT_STATEFUL_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("MOBKAT_LIVE_STATEFUL_EXAMPLES", "6"))
 
 
 class LiveChannelMachine(RuleBasedStateMachine):
