@@ -174,8 +174,12 @@ def test_turn_started_in_the_barge_in_grace_window_gets_its_own_result(live_sess
     simulator.set_pace(0)
     result = live_session.run_turn("remember the codeword fig")  # inside the truncate grace window
     assert result.text == "Okay, I will remember: fig."
-    cut, mine = live_session.history()[-4:-2], live_session.history()[-2:]
-    assert cut[0].text == "tell me a long story about the sea" and cut[1].stop_reason == "cancelled"
+    history = live_session.history()
+    start = [r.text for r in history].index("tell me a long story about the sea")
+    cut, mine = history[start + 1:-2], history[-2:]
+    # the cut turn committed before mine: its user row, then what was heard of the reply — a cancelled
+    # assistant row, or none when the barge-in came before any transcript text arrived (a loaded machine)
+    assert len(cut) <= 1 and all(isinstance(r, BlockAssistantRow) and r.stop_reason == "cancelled" for r in cut)
     assert [r.text for r in mine] == ["remember the codeword fig", "Okay, I will remember: fig."]
 
 
