@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import shutil
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,8 +15,6 @@ from meerkat import MeerkatClient, MeerkatError
 
 from mobkat.audio import encode_speech, silence
 
-SCRIPT = shutil.which("mobkat-rpc", path=str(Path(sys.executable).parent))
-
 
 async def _until(ws: websockets.ClientConnection, observation: str) -> dict[str, Any]:
     async with asyncio.timeout(15):
@@ -26,14 +22,6 @@ async def _until(ws: websockets.ClientConnection, observation: str) -> dict[str,
             data: dict[str, Any] = json.loads(await ws.recv())
             if data["observation"] == observation:
                 return data
-
-
-@pytest.fixture
-def sdk_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert SCRIPT, "the mobkat-rpc console script is not installed next to this python"
-    monkeypatch.setenv("MEERKAT_BIN_PATH", SCRIPT)
-    monkeypatch.setenv("MOBKAT_SIMULATOR", "1")
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
 
 
 @pytest.mark.usefixtures("sdk_env")

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,34 +18,19 @@ from meerkat import MeerkatClient, MeerkatError
 from meerkat.mob import Mob
 
 from mobkat.mob.definition import MobDefinition
+from tests.rpc.helpers import poll_mob_events
 
-SCRIPT = shutil.which("mobkat-rpc", path=str(Path(sys.executable).parent))
 ROOT = Path(__file__).resolve().parents[2]
 TEXT = {"model": "gpt-5.5", "runtime_mode": "turn_driven"}
 DESK = {"id": "desk", "profiles": {"editor": {**TEXT, "external_addressable": True}, "fact": TEXT}}
 
 
-@pytest.fixture
-def sdk_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert SCRIPT, "the mobkat-rpc console script is not installed next to this python"
-    monkeypatch.setenv("MEERKAT_BIN_PATH", SCRIPT)
-    monkeypatch.setenv("MOBKAT_SIMULATOR", "1")
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-
-
 async def _event(mob: Mob, match: Callable[[dict[str, Any]], bool], timeout: float = 15.0) -> dict[str, Any]:
     """Poll ``mob/events`` (through the SDK) until an event's kind matches."""
-    cursor = 0
-    async with asyncio.timeout(timeout):
-        while True:
-            events = (await mob.read_events(after_cursor=cursor))["events"]
-            for event in events:
-                if match(event["kind"]):
-                    return event
-            if events:
-                cursor = events[-1]["cursor"]
-            else:
-                await asyncio.sleep(0.05)  # poll interval; bounded by the deadline
+    async def read(cursor: int) -> list[dict[str, Any]]:
+        return list((await mob.read_events(after_cursor=cursor))["events"])
+
+    return await poll_mob_events(read, match, timeout)
 
 
 @pytest.mark.usefixtures("sdk_env")

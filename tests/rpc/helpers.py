@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,6 +23,22 @@ def server_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "MOBKAT_SIMULATOR")}
     env.update(extra)
     return env
+
+
+async def poll_mob_events(read: Callable[[int], Awaitable[list[dict[str, Any]]]],
+                          match: Callable[[dict[str, Any]], bool], timeout: float = 15.0) -> dict[str, Any]:
+    """The first mob event whose kind matches, reading ``mob/events`` pages with ``read(after_cursor)``."""
+    cursor = 0
+    async with asyncio.timeout(timeout):
+        while True:
+            events = await read(cursor)
+            for event in events:
+                if match(event["kind"]):
+                    return event
+            if events:
+                cursor = events[-1]["cursor"]
+            else:
+                await asyncio.sleep(0.05)  # poll interval; the deadline above bounds the wait
 
 
 class RawRpc:

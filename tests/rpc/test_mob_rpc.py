@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from mobkat.audio import encode_speech, silence
-from tests.rpc.helpers import LINE_LIMIT, RawRpc, TcpServer
+from tests.rpc.helpers import LINE_LIMIT, RawRpc, TcpServer, poll_mob_events
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXT = {"model": "gpt-5.5", "runtime_mode": "turn_driven"}
@@ -89,17 +89,11 @@ class Wire:
     async def until_event(self, mob_id: str, match: Callable[[dict[str, Any]], bool],
                           timeout: float = 15.0) -> dict[str, Any]:
         """The first mob event (read with mob/events) that matches."""
-        cursor = 0
-        async with asyncio.timeout(timeout):
-            while True:
-                events = (await self.result("mob/events", {"mob_id": mob_id, "after_cursor": cursor}))["events"]
-                for event in events:
-                    if match(event["kind"]):
-                        return event
-                if events:
-                    cursor = events[-1]["cursor"]
-                else:
-                    await asyncio.sleep(0.05)  # poll interval; the deadline above bounds the wait
+        async def read(cursor: int) -> list[dict[str, Any]]:
+            page = await self.result("mob/events", {"mob_id": mob_id, "after_cursor": cursor})
+            return list(page["events"])
+
+        return await poll_mob_events(read, match, timeout)
 
     async def close(self) -> None:
         self.writer.close()
