@@ -56,6 +56,3 @@ class Mailbox:
         while items:
             taken.append(items.popleft())
         return taken
-
-    def __len__(self) -> int:
-        return len(self._items)

@@ -42,13 +42,13 @@ class MemberRecord:
     profile: str
     identity: MemberIdentity
     ref: pykka.ActorRef[MemberActor]
+    mailbox: Mailbox  # the current incarnation's, started with it (see _start_actor)
     session_id: str
     comms: bool
     live_wanted: bool
     status: Literal["active", "broken", "retired"] = "active"
     restarts: deque[float] = field(default_factory=deque)
     unacked: dict[str, Envelope] = field(default_factory=dict)  # insertion-ordered: redelivered in order
-    mailbox: Mailbox = field(default_factory=Mailbox)  # the current incarnation's (see _start_actor)
     live_requested: bool = False
     runtime_mode: RuntimeMode = "autonomous_host"
     labels: dict[str, str] = field(default_factory=dict)

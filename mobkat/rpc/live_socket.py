@@ -192,7 +192,7 @@ class LiveSocket:
                     await channel.send_input(item)
             except MobkatError as exc:
                 self.grant.feed.push(rejection_of(exc))
-            except Exception as exc:  # e.g. the provider socket dropped mid-send: say so, keep serving
+            except Exception as exc:  # unexpected (a dropped provider socket is a typed error): say so, keep serving
                 log.warning("%s: input not delivered: %s: %s", self._where, type(exc).__name__, exc)
                 self.grant.feed.push(rejected("other", f"{self._where}: input not delivered: {type(exc).__name__}",
                                               detail="input_not_delivered"))

@@ -117,9 +117,8 @@ class SimulatorStats:
             self._client_events.append(ClientEventRecord(connection, event_type, time.monotonic(), audio_bytes))
             self._changed.notify_all()
 
-    def server_frame(self, connection: int, raw: str, sent_at: float | None = None) -> None:
-        """Count (and record) a frame; ``sent_at`` is when it was handed to the socket (default: now)."""
-        sent_at = time.monotonic() if sent_at is None else sent_at
+    def server_frame(self, connection: int, raw: str, sent_at: float) -> None:
+        """Count (and record) a frame; ``sent_at`` is the ``time.monotonic()`` it was handed to the socket."""
         with self._changed:
             if self._record_frames:
                 self._server_frames.setdefault(connection, []).append(raw)
