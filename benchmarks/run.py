@@ -45,6 +45,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "live": Benchmark("bench_live", "live frame latency and barge-in through mobkat rpc --live-ws vs the openai "
                                     "SDK and openai-agents straight to the simulator"),
     "density": Benchmark("bench_density", "live channels one mobkat rpc process carries in real time (p99 < 40 ms)"),
+    "history": Benchmark("bench_history", "turn, live-seed and memory cost at 100 .. 50,000 history rows vs "
+                                          "json.dumps of the request"),
 }
 
 

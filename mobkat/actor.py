@@ -23,6 +23,7 @@ from mobkat.history import BlockAssistantRow, HistoryRow, Usage, row_text
 from mobkat.live.channel import LiveChannel, ReconnectPolicy
 from mobkat.live.inputs import parse_chunk
 from mobkat.live.wire import ChannelStatus, InputChunk, LiveOpenResult, Observation, TurningMode
+from mobkat.providers.realtime_items import DEFAULT_SEED_MAX_CHARS
 from mobkat.runtime import AsyncRuntime
 from mobkat.session.events import EventSink, ignore_event
 from mobkat.session.session import Session, TurnInput, TurnResult, opening_rows
@@ -49,12 +50,22 @@ class SessionActor(pykka.ThreadingActor):
     def _runtime(self) -> AsyncRuntime:
         return self.session.services.runtime
 
+    def _start_actor_loop(self) -> None:
+        """pykka registers the actor before its thread starts; if the thread cannot start (resources
+        exhausted), take it out of the registry again so a failed spawn leaves nothing behind."""
+        try:
+            super()._start_actor_loop()
+        except BaseException:
+            pykka.ActorRegistry.unregister(self.actor_ref)
+            raise
+
     def on_stop(self) -> None:
         if self.channel is not None:
             try:
                 self._runtime.run(self.channel.close(), timeout=LIVE_OP_TIMEOUT)
-            except Exception:  # stopping must finish even if the provider is gone
-                pass
+            except Exception as exc:  # stopping must finish even if the provider is gone
+                self.session.services.stop_failed(
+                    f"live channel {self.channel.channel_id} (session {self.session.id}): close", exc)
             self._retire_channel()
 
     # -- turns -------------------------------------------------------------------------------------
@@ -112,8 +123,11 @@ class SessionActor(pykka.ThreadingActor):
                                    details={"channel_id": channel_id})
 
     def live_open(self, turning_mode: TurningMode = "provider_managed", voice: str | None = None,
-                  observer: Callable[[Observation], None] | None = None) -> LiveOpenResult:
-        """Open the session's live channel: realtime model, non-idle session, no channel yet."""
+                  observer: Callable[[Observation], None] | None = None,
+                  seed_max_chars: int | None = DEFAULT_SEED_MAX_CHARS) -> LiveOpenResult:
+        """Open the session's live channel: realtime model, non-idle session, no channel yet.
+
+        ``seed_max_chars`` is the seed window (None: seed the whole history; see docs/live.md)."""
         session = self.session
         profile = session.profile
         if not profile.capabilities.realtime:
@@ -138,7 +152,8 @@ class SessionActor(pykka.ThreadingActor):
                 details={"session_id": session.id, "channel_id": current.channel_id})
         self._runtime.start()
         kwargs: dict[str, Any] = {"turning_mode": turning_mode, "reconnect": self._reconnect,
-                                  "truncate_grace_s": self._truncate_grace_s, "tool_timeout_s": self._tool_timeout_s}
+                                  "truncate_grace_s": self._truncate_grace_s, "tool_timeout_s": self._tool_timeout_s,
+                                  "seed_max_chars": seed_max_chars}
         if voice:
             kwargs["voice"] = voice
         channel = LiveChannel(session, **kwargs)
@@ -152,8 +167,9 @@ class SessionActor(pykka.ThreadingActor):
             self.closed_channels[channel.channel_id] = channel
             try:
                 self._runtime.run(channel.close(), timeout=LIVE_OP_TIMEOUT)
-            except Exception:  # the open already failed; closing is best effort
-                pass
+            except Exception as exc:  # the open already failed: its error is the one raised
+                session.services.stop_failed(
+                    f"live channel {channel.channel_id} (session {session.id}): close after a failed open", exc)
             raise
 
     def live_subscribe(self, channel_id: str, observer: Callable[[Observation], None]) -> None:

@@ -226,6 +226,43 @@ def read_wav(path: str | Path) -> bytes:
         raise WavFormatError(f"{path}: not a readable PCM WAV file ({exc})") from exc
 
 
+def load_wav(path: str | Path) -> bytes:
+    """PCM16 24 kHz mono frames of any PCM WAV file (8/16/24/32-bit, any rate, any channel count).
+
+    Channels are averaged to mono and the rate is converted with python-soxr (libsoxr, "HQ");
+    a 16-bit mono 24 kHz file is returned as is. :class:`WavFormatError` names the file and problem.
+    """
+    try:
+        with wave.open(str(path), "rb") as wav:
+            width, channels, rate = wav.getsampwidth(), wav.getnchannels(), wav.getframerate()
+            frames = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError, OSError) as exc:
+        raise WavFormatError(f"{path}: not a readable PCM WAV file ({exc})") from exc
+    if (width, channels, rate) == (SAMPLE_WIDTH, CHANNELS, SAMPLE_RATE):
+        return frames
+    if width not in (1, 2, 3, 4):
+        raise WavFormatError(f"{path}: sample width is {8 * width} bits; 8, 16, 24 or 32-bit PCM is supported")
+    if rate <= 0 or channels <= 0:
+        raise WavFormatError(f"{path}: bad header ({channels} channels at {rate} Hz)")
+    import numpy as np  # numpy and soxr load only when a file needs converting
+    import soxr
+
+    raw = np.frombuffer(frames[: len(frames) - len(frames) % (width * channels)], dtype=np.uint8)
+    if width == 1:  # 8-bit WAV is unsigned
+        values = (raw.astype(np.float32) - 128.0) / 128.0
+    elif width == 3:  # 24-bit: place the three bytes in the top of an int32
+        padded = np.zeros((raw.size // 3, 4), dtype=np.uint8)
+        padded[:, 1:] = raw.reshape(-1, 3)
+        values = padded.view("<i4").reshape(-1).astype(np.float32) / 2.0**31
+    else:
+        dtype = "<i2" if width == 2 else "<i4"
+        values = raw.view(dtype).astype(np.float32) / float(2 ** (8 * width - 1))
+    mono = values.reshape(-1, channels).mean(axis=1, dtype=np.float32)
+    converted = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ") if rate != SAMPLE_RATE else mono
+    pcm16 = np.clip(np.rint(converted * 32768.0), -32768, 32767).astype("<i2")
+    return bytes(pcm16.tobytes())
+
+
 def write_wav(path: str | Path, pcm: bytes) -> None:
     """Write ``pcm`` (16-bit mono 24 kHz) as a WAV file."""
     with wave.open(str(path), "wb") as wav:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mobkat.catalog_rows import CURATED_ROWS, PROVIDER_DEFAULTS
-from mobkat.contract import CONTRACT_VERSION
+from mobkat.contract import CURRENT, ContractVersion
 from mobkat.errors import InvalidInputError, UnknownModelError
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ class ProviderCatalog(BaseModel):
 class ModelsCatalogResponse(BaseModel):
     """Result of ``models/catalog``."""
 
-    contract_version: str = CONTRACT_VERSION
+    contract_version: ContractVersion = CURRENT
     providers: list[ProviderCatalog]
 
 

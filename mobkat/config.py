@@ -28,6 +28,15 @@ _NEEDS_BASE_URL: tuple[ProviderName, ...] = ("self_hosted", "other")
 SourceKind = Literal["builtin", "user", "project", "arguments"]
 
 
+class AgentSettings(BaseModel):
+    """Upstream Meerkat's ``[agent]`` table: ``model`` is upstream's spelling of ``default_model``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    model: str | None = None
+    """The default model; empty means unset, as upstream."""
+
+
 class ProviderSettings(BaseModel):
     """How to reach one provider (``[providers.<name>]``)."""
 
@@ -113,12 +122,15 @@ class MobkatConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     default_model: str | None = Field(default=None, min_length=1)
+    agent: AgentSettings | None = None
+    """``[agent] model`` (upstream's key) sets ``default_model``; the merged config reports both."""
     providers: dict[ProviderName, ProviderSettings] = Field(default_factory=dict)
     models: dict[Annotated[str, Field(min_length=1)], CustomModel] = Field(default_factory=dict)
 
     _sources: dict[KeyPath, ConfigSource] = PrivateAttr(default_factory=dict)
     _files: tuple[str, ...] = PrivateAttr(default=())
     _home_file: str = PrivateAttr(default=CONFIG_FILENAME)
+    _default_key: KeyPath = PrivateAttr(default=("default_model",))
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -240,6 +252,7 @@ def _drop_none(value: Any) -> Any:
 
 def _merge(layers: Sequence[tuple[SourceKind, TomlDocument, MobkatConfig]]) -> MobkatConfig:
     default_model: str | None = None
+    default_key: KeyPath = ("default_model",)
     providers: dict[ProviderName, dict[str, Any]] = {}
     models: dict[str, CustomModel] = {}
     sources: dict[KeyPath, ConfigSource] = {}
@@ -250,7 +263,13 @@ def _merge(layers: Sequence[tuple[SourceKind, TomlDocument, MobkatConfig]]) -> M
 
         if "default_model" in layer.model_fields_set:
             default_model = layer.default_model
-            note(("default_model",))
+            default_key = ("default_model",)
+            note(default_key)
+        if layer.agent is not None and layer.agent.model:  # upstream's spelling of the same setting
+            default_model = layer.agent.model
+            default_key = ("agent", "model")
+            note(default_key)
+            sources[("default_model",)] = sources[default_key]
         for name, settings in layer.providers.items():
             note(("providers", name))
             for field in settings.model_fields_set:
@@ -265,10 +284,12 @@ def _merge(layers: Sequence[tuple[SourceKind, TomlDocument, MobkatConfig]]) -> M
                 note(("models", model_id, field))
     config = MobkatConfig(
         default_model=default_model,
+        agent=AgentSettings(model=default_model) if default_model is not None else None,
         providers={name: ProviderSettings(**fields) for name, fields in providers.items()},
         models=models,
     )
     config._sources = sources
+    config._default_key = default_key
     return config
 
 
@@ -287,7 +308,7 @@ def _check(config: MobkatConfig) -> None:
             curated.with_config(config).resolve(config.default_model)
         except UnknownModelError:
             raise config.error(
-                ("default_model",),
+                config._default_key,
                 f"unknown model {config.default_model!r}: not in the catalog and its provider cannot be "
                 f'inferred from the name; declare it under [models."{config.default_model}"] with a '
                 "provider (run `mobkat models` to see the catalog)",

@@ -226,3 +226,46 @@ class StaleCursorError(MobError):
 
 class StreamNotFoundError(MobError):
     code = "stream_not_found"
+
+
+# -- state roots, stores and partial failure (docs/security.md) -------------------------------------
+class RealmLockedError(MobkatError):
+    """Another live server already serves this state root and realm (it holds the realm's lock file)."""
+
+    code = "realm_locked"
+
+
+class CorruptRecordError(StoreError):
+    """One stored record (a session's metadata or one history row) cannot be decoded; it is left as it is.
+
+    ``details`` names ``session_id``, ``where`` (file and key) and, for a history row, ``row_index``.
+    """
+
+    code = "store_corrupt"
+
+
+class ResourceExhaustedError(MobkatError):
+    """The process ran out of an OS resource (threads, memory, file descriptors) while doing one thing."""
+
+    code = "resource_exhausted"
+
+
+# -- definitions are data (docs/security.md) ------------------------------------------------------------
+class PythonToolNotAllowedError(ConfigError):
+    """A definition sent over JSON-RPC names a ``tools.python`` function the operator did not allow
+    (``mobkat rpc --allow-python-tools``); nothing was imported. JSON-RPC -32602."""
+
+    code = "python_tool_not_allowed"
+
+
+class DefinitionFileRefusedError(ConfigError):
+    """A definition names a file it may not read: outside the allowed root (the same message whether it
+    exists or not), not a regular file, or larger than the cap. JSON-RPC -32602."""
+
+    code = "definition_file_refused"
+
+
+UNAUTHENTICATED = -32040
+"""JSON-RPC code of a request on a connection that has not presented the server's auth token."""
+TOO_MANY_CONNECTIONS = -32041
+"""JSON-RPC code of the one line a TCP connection beyond ``--max-connections`` gets before it is closed."""

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -129,10 +131,17 @@ class AsyncRuntime:
                 await loop.shutdown_asyncgens()
 
             if thread.is_alive():
-                with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+                try:
                     asyncio.run_coroutine_threadsafe(_drain(), loop).result(timeout)
+                except concurrent.futures.TimeoutError:
+                    log.warning("%s: tasks still running after %g s of shutdown; stopping the loop anyway",
+                                self._name, timeout)
+                except RuntimeError:  # the loop stopped on its own meanwhile
+                    pass
                 loop.call_soon_threadsafe(loop.stop)
                 thread.join(timeout)
+                if thread.is_alive():
+                    log.warning("%s: the loop thread did not stop within %g s", self._name, timeout)
             if not loop.is_running():
                 loop.close()
             if self._executor is not None:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from mobkat.errors import ConfigError
+from mobkat.toml_limits import check_nesting
 from mobkat.toml_positions import BARE_KEY, KeyPath, scan_key_lines
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "load_toml",
     "parse_key",
     "parse_toml",
+    "parse_toml_bytes",
     "validate_document",
 ]
 
@@ -109,7 +111,9 @@ class TomlDocument:
 
 
 def parse_toml(text: str, path: str) -> TomlDocument:
-    """Parse TOML ``text`` that came from ``path``; syntax errors become a ``ConfigError``."""
+    """Parse TOML ``text`` that came from ``path``; syntax errors, and nesting deeper than
+    :data:`~mobkat.toml_limits.MAX_TOML_DEPTH` levels, become a ``ConfigError``."""
+    check_nesting(text, path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -127,12 +131,17 @@ def load_toml(path: str | os.PathLike[str]) -> TomlDocument:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(shown, None, "", f"cannot read the file: {exc.strerror or exc}") from None
+    return parse_toml_bytes(raw, shown)
+
+
+def parse_toml_bytes(raw: bytes, path: str) -> TomlDocument:
+    """Decode (UTF-8) and parse TOML read from ``path``; every failure is a ``ConfigError`` naming it."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(shown, line, "", "the file is not valid UTF-8 text") from None
-    return parse_toml(text, shown)
+        raise ConfigError(path, line, "", "the file is not valid UTF-8 text") from None
+    return parse_toml(text, path)
 
 
 def _describe_syntax_error(message: str, text: str) -> tuple[int | None, str]:

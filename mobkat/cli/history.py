@@ -7,8 +7,11 @@ import json
 from pathlib import Path
 
 from mobkat.errors import InvalidInputError, SessionNotFoundError
-from mobkat.history import row_text, row_to_wire
-from mobkat.store import SqliteSessionStore
+from mobkat.history import BlockAssistantRow, HistoryRow, ToolResultsRow, row_text, row_to_wire
+from mobkat.store import SessionMeta, SqliteSessionStore
+
+ROLE_WORDS = {"user": "user", "block_assistant": "assistant", "tool_results": "tool result",
+              "system": "system", "system_notice": "notice"}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,12 +38,45 @@ def _history(args: argparse.Namespace) -> int:
         matches = [m for m in sessions if args.session in (m.session_id, m.labels.get("member"))]
         if not matches:
             raise SessionNotFoundError(f"{path}: no session or member named {args.session!r}")
-        for meta in matches:
-            for row in store.history(meta.session_id):
-                if args.json:
+        for index, meta in enumerate(matches):
+            rows = store.history(meta.session_id)
+            if args.json:
+                for row in rows:
                     print(json.dumps(row_to_wire(row)))
-                else:
-                    print(f"{row.created_at}  {row.role:<15} {row_text(row)}")
+                continue
+            if index:
+                print()
+            print(session_header(meta, len(rows)))
+            for row in rows:
+                for line in render_row(row):
+                    print(line)
         return 0
     finally:
         store.close()
+
+
+def session_header(meta: SessionMeta, rows: int) -> str:
+    """``== session ID: member M (mob X), model, N rows, created ... ==``."""
+    labels = meta.labels
+    who = f"member {labels['member']}" if labels.get("member") else "session"
+    mob = f" of mob {labels['mob_id']}" if labels.get("mob_id") else ""
+    return f"== {who}{mob}: session {meta.session_id}, model {meta.model}, {rows} rows, started {meta.created_at} =="
+
+
+def render_row(row: HistoryRow) -> list[str]:
+    """A row as readable lines: tool calls with their arguments, tool results with their call's name."""
+    stamp = row.created_at
+    role = ROLE_WORDS.get(row.role, row.role)
+    lines: list[str] = []
+    if isinstance(row, BlockAssistantRow):
+        if row.text:
+            lines.append(f"{stamp}  {role:<11} {row.text}")
+        for block in row.tool_uses:
+            arguments = json.dumps(block.data.get("args", {}), ensure_ascii=False)
+            lines.append(f"{stamp}  {'tool call':<11} {block.data.get('name')}({arguments})  "
+                         f"[call {block.data.get('id')}]")
+        return lines or [f"{stamp}  {role:<11} (no text)"]
+    if isinstance(row, ToolResultsRow):
+        return [f"{stamp}  {role:<11} {'ERROR ' if result.is_error else ''}{result.content}  "
+                f"[call {result.tool_use_id}]" for result in row.results]
+    return [f"{stamp}  {role:<11} {row_text(row)}"]

@@ -7,6 +7,7 @@ file descriptor 1 is pointed at stderr, so nothing else can ever print there.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -47,6 +48,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def read_auth_token(path: Path) -> str:
+    """The shared secret in ``path`` (surrounding whitespace removed); a typed error if unreadable or empty."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"--auth-token-file {path}: cannot read it: {exc}",
+                                details={"flag": "--auth-token-file"}) from None
+    if not token:
+        raise InvalidInputError(f"--auth-token-file {path}: the file is empty", details={"flag": "--auth-token-file"})
+    return token
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``rpc`` subcommand."""
     parser = subparsers.add_parser(
@@ -74,13 +87,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--user-config-root", type=Path, metavar="PATH",
                         help="directory of the user config.toml (default $MOBKAT_CONFIG_HOME or ~/.mobkat)")
     parser.add_argument("--allow-remote", action="store_true",
-                        help="allow non-loopback --tcp/--live-ws addresses (there is no authentication)")
+                        help="allow non-loopback --tcp/--live-ws addresses (unauthenticated unless "
+                             "--auth-token-file is given: a warning says so)")
     parser.add_argument("--simulator", action="store_true",
                         help=f"send every provider call to the built-in offline simulator (also {SIMULATOR_ENV}=1)")
     parser.add_argument("--simulator-pace", type=non_negative, default=0.0, metavar="SECONDS",
                         help="simulator: wall seconds per second of generated audio (default 0: instant)")
     parser.add_argument("--fault-injection", action="store_true",
                         help="register fault/member_crash and fault/provider_drop (drills and tests only)")
+    parser.add_argument("--allow-python-tools", action="append", default=[], metavar="PATTERN",
+                        help="let definitions sent over RPC name these Python tools in tools.python "
+                             "('pkg.mod:func' or 'pkg.mod:*'; repeatable; default: none)")
+    parser.add_argument("--definitions-root", type=Path, metavar="DIR",
+                        help="directory that mob/create paths and skill paths sent over RPC must stay inside "
+                             "(default: none, so RPC definitions read no files)")
+    parser.add_argument("--auth-token-file", type=Path, metavar="FILE",
+                        help="require the shared secret in FILE on the TCP port and the live WebSocket")
+    parser.add_argument("--max-connections", type=_positive_int, default=64, metavar="N",
+                        help="JSON-RPC TCP connections served at once; more are refused (default 64)")
+    parser.add_argument("--max-line-bytes", type=_positive_int, default=8 * 1024 * 1024, metavar="N",
+                        help="longest JSON-RPC request line; longer ones are refused unread (default 8 MiB)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, type=str.upper,
                         help=f"stderr log level (default ${LOG_LEVEL_ENV} or WARNING)")
     parser.set_defaults(func=run)
@@ -102,7 +128,10 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
         state_root=args.state_root, context_root=args.context_root, user_config_root=args.user_config_root,
         allow_remote=args.allow_remote, simulator=simulator, simulator_pace=args.simulator_pace,
         live_tool_timeout_ms=args.live_tool_timeout_ms, token_ttl_s=ttl,
-        live_ws_max_connections=args.live_ws_max_connections, fault_injection=args.fault_injection)
+        live_ws_max_connections=args.live_ws_max_connections, fault_injection=args.fault_injection,
+        allow_python_tools=tuple(args.allow_python_tools), definitions_root=args.definitions_root,
+        auth_token=read_auth_token(args.auth_token_file) if args.auth_token_file else None,
+        max_connections=args.max_connections, max_line_bytes=args.max_line_bytes)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,4 +151,20 @@ def run(args: argparse.Namespace) -> int:
         stdio = (os.dup(0), protocol_out)
     from mobkat.rpc.host import run_server  # the heavy imports, once the flags are known to be good
 
-    return run_server(options, stdio=stdio)
+    try:
+        return run_server(options, stdio=stdio)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise InvalidInputError(f"cannot listen: {_address_of(exc, options)} is already in use (another "
+                                "server is running there?); pick another port, or port 0 for a free one",
+                                details={"errno": exc.errno}) from None
+
+
+def _address_of(exc: OSError, options: ServerOptions) -> str:
+    """The address a bind failed on, as the flag that asked for it."""
+    text = str(exc)
+    for flag, address in (("--tcp", options.tcp), ("--live-ws", options.live_ws)):
+        if address is not None and f"'{address[0]}', {address[1]})" in text:
+            return f"{flag} {address[0]}:{address[1]}"
+    return "the address"

@@ -3,7 +3,8 @@
 Input lines (typed, from ``--script FILE``, or piped): ``text`` goes to the default member,
 ``name: text`` to a named one; ``/say TEXT`` speaks TEXT (synthesised) into the default live member,
 ``/audio FILE.wav [member]`` speaks a WAV file, ``/wait SECONDS`` pauses, ``/quit`` ends. With no
-input at all (stdin closed or empty), the definition's ``[demo]`` lines are spoken.
+input at all (stdin closed or empty), the definition's ``[demo]`` lines are spoken; in a terminal the
+demo runs first (unless ``--no-demo``), then a prompt takes typed lines.
 """
 
 from __future__ import annotations
@@ -11,33 +12,40 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import re
 import sys
 import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
-from mobkat.audio import encode_speech, read_wav, silence
+from mobkat.audio import WavFormatError, encode_speech, load_wav, silence
 from mobkat.errors import MobError, MobkatError
 
 if TYPE_CHECKING:  # the mob runtime (and the openai SDK under it) loads only when `run` runs
     from mobkat.cli.run_view import AudioRecorder
+    from mobkat.cli.run_watch import FailureWatch
     from mobkat.mob.mob import Mob
 
 CHUNK_BYTES = 4800  # 100 ms of pcm16 24 kHz mono
 QUIET_S = 1.0
 SETTLE_EVENTS = {"turn_committed", "peer_message_routed", "user_transcript", "transcript_delta",
                  "assistant_transcript", "live_opened"}
+COMMANDS = ("/say TEXT", "/audio FILE.wav [MEMBER]", "/wait [SECONDS]", "/quit")
+PREFIX = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+):\s+(?P<text>.*)$")
+TURNS_FAILED = 3  # exit code: some member's turns failed (provider unreachable, key refused, ...)
+PROMPT = "you> "
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("run", help="run a mob defined in a TOML file")
     parser.add_argument("file", help="the mob definition, e.g. mobs/live-demo.toml")
     parser.add_argument("--simulator", action="store_true", help="use the built-in simulator even with an API key")
-    parser.add_argument("--audio", metavar="FILE.wav", help="speak a WAV file (pcm16 24 kHz mono) into a live member")
+    parser.add_argument("--audio", metavar="FILE.wav", help="speak a WAV file (any rate or channels)")
     parser.add_argument("--script", metavar="FILE", help="read input lines from FILE instead of stdin")
     parser.add_argument("--member", help="the member input goes to by default")
+    parser.add_argument("--no-demo", action="store_true", help="in a terminal, skip the [demo] before the prompt")
     parser.add_argument("--out", metavar="DIR", help="save assistant audio as WAV files here")
     parser.add_argument("--state-root", metavar="PATH", help="where histories are stored (default ~/.mobkat/state)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each input to settle")
@@ -52,13 +60,14 @@ def _state_root(arg: str | None) -> Path:
 
 def _run(args: argparse.Namespace) -> int:
     from mobkat.cli.run_view import EventPrinter, summary
+    from mobkat.cli.run_watch import FailureWatch, reach_of
     from mobkat.mob.mob import Mob
 
     for flag, value in (("--audio", args.audio), ("--script", args.script)):
         if value and not Path(value).is_file():
             raise MobError(f"{flag} {value}: no such file")
     if args.audio:
-        read_wav(args.audio)  # a bad WAV is reported before anything starts
+        _load_wav(args.audio)  # a bad WAV is reported before anything starts
     state_root = _state_root(args.state_root)
     mob = Mob.from_toml(args.file, simulator=True if args.simulator else None, state_root=state_root)
     out_dir = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix=f"mobkat-{mob.id}-"))
@@ -66,19 +75,39 @@ def _run(args: argparse.Namespace) -> int:
         if mob.simulator is not None:
             print(f"[mob] OFFLINE: the built-in simulator stands in for OpenAI at {mob.simulator.base_url} "
                   "(set OPENAI_API_KEY to use the real service)", flush=True)
-        printer = EventPrinter(mob, sys.stdout).start()
-        driver = Driver(mob, args, out_dir)
+        reach = reach_of(mob)
+        for info in reach.values():
+            print(info.line(), flush=True)
+        watch = FailureWatch(reach)
+        printer = EventPrinter(mob, sys.stdout, watch.observe).start()
+        driver = Driver(mob, args, out_dir, watch)
         try:
             driver.start()
-            driver.feed(_input_lines(args))
+            if sys.stdin is not None and not sys.stdin.closed and sys.stdin.isatty() and not args.script:
+                driver.interactive(sys.stdin)
+            else:
+                driver.feed(_input_lines(args))
         except KeyboardInterrupt:
             print("[mob] interrupted; stopping", flush=True)
         driver.settle()
+        if watch.fatal.is_set():
+            print(f"mobkat run: error: {watch.fatal_line}", file=sys.stderr, flush=True)
         lines = summary(mob, driver.recorders, str(state_root / mob.id / "sessions.db"))
     printer.join()
     for line in lines:
         print(line)
+    failed = watch.failed_members()
+    if failed:
+        print(f"turns failed: {', '.join(failed)}", flush=True)
+        return TURNS_FAILED
     return 0
+
+
+def _load_wav(path: str | Path) -> bytes:
+    try:
+        return load_wav(path)
+    except WavFormatError as exc:
+        raise MobError(str(exc)) from None
 
 
 def _input_lines(args: argparse.Namespace) -> Iterable[str] | None:
@@ -88,10 +117,6 @@ def _input_lines(args: argparse.Namespace) -> Iterable[str] | None:
     stdin = sys.stdin
     if stdin is None or stdin.closed:
         return None
-    if stdin.isatty():
-        print("[mob] type lines for the members ('name: text', '/say TEXT', '/audio FILE', '/quit'); "
-              "Ctrl-D ends", flush=True)
-        return stdin
     try:
         lines = stdin.read().splitlines()
     except OSError:
@@ -102,8 +127,9 @@ def _input_lines(args: argparse.Namespace) -> Iterable[str] | None:
 class Driver:
     """Feeds input into the mob and waits for it to settle."""
 
-    def __init__(self, mob: Mob, args: argparse.Namespace, out_dir: Path) -> None:
+    def __init__(self, mob: Mob, args: argparse.Namespace, out_dir: Path, watch: FailureWatch) -> None:
         self.mob = mob
+        self.watch = watch
         self.args = args
         self.out_dir = out_dir
         self.recorders: list[AudioRecorder] = []
@@ -115,8 +141,8 @@ class Driver:
         definition = self.mob.definition
         wanted = [n for n in names if self._wants_live(n)]
         for name in wanted:
-            self.mob.wait_for_event(lambda e, n=name: e.type in ("live_opened", "live_failed") and  # type: ignore[misc]
-                                    e.get("member") == n, timeout=self.args.timeout)
+            if not self._wait_live(name):
+                continue
             if self.mob.member(name).live.channel_id is not None:
                 from mobkat.cli.run_view import AudioRecorder
 
@@ -128,58 +154,108 @@ class Driver:
         orchestrators = [m["name"] for m in self.mob.members() if m["role"] == definition.orchestrator_profile]
         self.default_member = (self.args.member or demo or (self.live_members[0] if self.live_members else None)
                                or (orchestrators[0] if orchestrators else None) or names[0])
-        if self.args.audio:
+        if self.args.audio and not self.watch.fatal.is_set():
             self.speak_wav(Path(self.args.audio), self.default_member)
             self.settle()
+
+    def _wait_live(self, name: str) -> bool:
+        """Wait for ``name``'s live channel to open or fail; False if a provider failure ends the run first."""
+        deadline = time.monotonic() + self.args.timeout
+        cursor = 0
+        while not self.watch.fatal.is_set():
+            for event in self.mob.events(cursor, timeout=0.2):
+                cursor = event.cursor
+                if event.type in ("live_opened", "live_failed") and event.get("member") == name:
+                    return True
+            if time.monotonic() > deadline:
+                print(f"[mob] {name}: live channel did not open within {self.args.timeout:g} s", flush=True)
+                return False
+        return False
 
     def _wants_live(self, name: str) -> bool:
         profile = next(m["role"] for m in self.mob.members() if m["name"] == name)
         return self.mob.definition.live_settings(profile).open_on_spawn and \
             self.mob.definition.model_profile(profile).capabilities.realtime
 
+    def interactive(self, stdin: TextIO) -> None:
+        """A terminal: the demo first (unless ``--no-demo`` or ``--audio``), then a prompt until /quit or Ctrl-D."""
+        if not self.args.no_demo and not self.args.audio and self.mob.definition.demo is not None:
+            self.run_demo()
+        if self.watch.fatal.is_set():
+            return
+        print(f"[mob] type lines for the members: TEXT (to {self.default_member}), MEMBER: TEXT, "
+              f"{', '.join(COMMANDS)}; Ctrl-D ends", flush=True)
+        while not self.watch.fatal.is_set():
+            print(PROMPT, end="", flush=True)
+            raw = stdin.readline()
+            if not raw:
+                print(flush=True)
+                return
+            if not self.feed_line(raw):
+                return
+
+    def run_demo(self) -> None:
+        demo = self.mob.definition.demo
+        if demo is None:
+            print("[mob] no input and no [demo] in the definition: nothing to do", flush=True)
+            return
+        for text in demo.say:
+            if self.watch.fatal.is_set():
+                return
+            if demo.member in self.live_members:
+                print(f"[you -> {demo.member}] (speaking) {text}", flush=True)
+                self.speak_text(text, demo.member)
+            else:
+                print(f"[you -> {demo.member}] {text}", flush=True)
+                self.mob.send(demo.member, text)
+            self.settle(demo.wait_s)
+
     def feed(self, lines: Iterable[str] | None) -> None:
         if lines is None:
-            if self.args.audio:
-                return
-            demo = self.mob.definition.demo
-            if demo is None:
-                print("[mob] no input and no [demo] in the definition: nothing to do", flush=True)
-                return
-            for text in demo.say:
-                if demo.member in self.live_members:
-                    print(f"[you -> {demo.member}] (speaking) {text}", flush=True)
-                    self.speak_text(text, demo.member)
-                else:
-                    print(f"[you -> {demo.member}] {text}", flush=True)
-                    self.mob.send(demo.member, text)
-                self.settle(demo.wait_s)
+            if not self.args.audio:
+                self.run_demo()
             return
         for raw in lines:
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line == "/quit":
+            if self.watch.fatal.is_set() or not self.feed_line(raw):
                 return
-            try:
-                self.handle(line)
-            except (MobkatError, OSError, ValueError, IndexError) as exc:
-                print(f"[mob] cannot do {line!r}: {exc}", flush=True)  # report and carry on
-                continue
-            self.settle()
+
+    def feed_line(self, raw: str) -> bool:
+        """Handle one input line; False when input should stop (/quit)."""
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            return True
+        if line == "/quit":
+            return False
+        try:
+            self.handle(line)
+        except (MobkatError, OSError, ValueError, IndexError) as exc:
+            print(f"[mob] cannot do {line!r}: {exc}", flush=True)  # report and carry on
+            return True
+        self.settle()
+        return True
 
     def handle(self, line: str) -> None:
-        if line.startswith("/wait"):
-            time.sleep(float(line.split()[1]) if len(line.split()) > 1 else 1.0)
-        elif line.startswith("/say "):
-            self.speak_text(line[5:].strip(), self.default_member)
-        elif line.startswith("/audio "):
-            parts = line.split()
-            self.speak_wav(Path(parts[1]), parts[2] if len(parts) > 2 else self.default_member)
+        command, _, rest = line.partition(" ")
+        if line.startswith("/"):
+            if command == "/wait":
+                time.sleep(float(rest) if rest.strip() else 1.0)
+            elif command == "/say" and rest.strip():
+                self.speak_text(rest.strip(), self.default_member)
+            elif command == "/audio" and rest.strip():
+                parts = rest.split()
+                self.speak_wav(Path(parts[0]), parts[1] if len(parts) > 1 else self.default_member)
+            else:
+                usage = next((c for c in COMMANDS if c.split()[0] == command), None)
+                problem = f"usage: {usage}" if usage else f"unknown command {command}"
+                raise MobError(f"{problem} (commands: {', '.join(COMMANDS)})")
         else:
             member, text = self.default_member, line
-            name, sep, rest = line.partition(":")
-            if sep and name.strip() in {m["name"] for m in self.mob.members()}:
-                member, text = name.strip(), rest.strip()
+            prefix = PREFIX.match(line)
+            if prefix:
+                names = [m["name"] for m in self.mob.members()]
+                if prefix["name"] not in names:
+                    raise MobError(f"unknown member {prefix['name']!r} (members: {', '.join(names)})")
+                member, text = prefix["name"], prefix["text"].strip()
             if member in self.live_members:
                 self.mob.member(member).live.send_text(text)
             else:
@@ -189,7 +265,7 @@ class Driver:
         self._speak(encode_speech(text) + silence(700), member)
 
     def speak_wav(self, path: Path, member: str) -> None:
-        self._speak(read_wav(path) + silence(700), member)
+        self._speak(_load_wav(path) + silence(700), member)
 
     def _speak(self, pcm: bytes, member: str) -> None:
         from mobkat.live.wire import AudioChunk
@@ -206,11 +282,16 @@ class Driver:
         deadline = time.monotonic() + (timeout or self.args.timeout)
         cursor = self.mob.events_log.latest
         while time.monotonic() < deadline:
-            try:
-                self.mob.wait_idle(max(0.1, deadline - time.monotonic()))
-            except TimeoutError:
-                print(f"[mob] still busy after {timeout or self.args.timeout:g} s; moving on", flush=True)
-                return
+            while True:  # wait_idle in short steps, so that a provider failure ends the wait at once
+                if self.watch.fatal.is_set():
+                    return
+                try:
+                    self.mob.wait_idle(min(0.5, max(0.1, deadline - time.monotonic())))
+                    break
+                except TimeoutError:
+                    if time.monotonic() >= deadline:
+                        print(f"[mob] still busy after {timeout or self.args.timeout:g} s; moving on", flush=True)
+                        return
             busy = False
             for event in self.mob.events(cursor, timeout=QUIET_S):
                 cursor = event.cursor

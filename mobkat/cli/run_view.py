@@ -19,24 +19,24 @@ def describe(event: MobEvent) -> str | None:
     get = event.get
     member = get("member")
     kind = event.type
-    lines: dict[str, Callable[[], str]] = {
-        "member_spawned": lambda: f"[{member}] spawned as {get('comms_name')} ({get('runtime_mode')})",
+    lines: dict[str, Callable[[], str | None]] = {
+        "member_spawned": lambda: f"[{member}] started (address {get('comms_name')})",
         "member_retired": lambda: f"[{member}] retired",
         "member_restarted": lambda: f"[{member}] restarted (generation {get('generation')}): {get('error')}",
         "member_broken": lambda: f"[{member}] BROKEN after {get('restarts')} restarts: {get('error')}",
         "members_wired": lambda: f"[mob] wired {get('a')} <-> {get('b')}",
         "members_unwired": lambda: f"[mob] unwired {get('a')} <-> {get('b')}",
-        "peer_message_routed": lambda: f"[{get('sender')} -> {get('receiver')}] {get('kind')} routed",
+        "peer_message_routed": lambda: f"[{get('sender')} -> {get('receiver')}] {get('kind')} sent",
         "peer_message_rejected": lambda: f"[{get('sender')} -> {get('receiver')}] rejected: {get('reason')}",
-        "live_opened": lambda: f"[{member}] live channel open ({get('turning_mode')}, continuity "
-                               f"{get('continuity')})",
-        "live_closed": lambda: f"[{member}] live channel closed" + (f": {get('error')}" if get("error") else ""),
-        "live_failed": lambda: f"[{member}] live channel failed: {get('error')}",
-        "user_transcript": lambda: f"[{member}] in: {get('text')}",
-        "assistant_transcript": lambda: f"[{member}] out: {get('text')}",
-        "turn_committed": lambda: (f"[{member}] turn committed ({get('messages')} rows)"
-                                   + (f": {get('text')}" if get("text") else "")),
+        "live_opened": lambda: f"[{member}] live voice channel open",
+        "live_closed": lambda: f"[{member}] live voice channel closed" + (f": {get('error')}" if get("error") else ""),
+        "live_failed": lambda: f"[{member}] live voice channel failed: {get('error')}",
+        "user_transcript": lambda: f"[{member}] heard: {get('text')}",
+        "assistant_transcript": lambda: f"[{member}] said: {get('text')}",
+        "turn_committed": lambda: (f"[{member}] replied: {get('text')}" if get("text") else None),
         "turn_failed": lambda: f"[{member}] turn failed: {get('error')}",
+        "message_dead_lettered": lambda: (f"[{get('sender')} -> {get('receiver')}] message DEAD-LETTERED after "
+                                          f"{get('attempts')} attempts ({get('reason')}): {get('error')}"),
     }
     render = lines.get(kind)
     return render() if render else None
@@ -45,9 +45,10 @@ def describe(event: MobEvent) -> str | None:
 class EventPrinter:
     """Follows the mob's events on a thread and prints them until the log closes."""
 
-    def __init__(self, mob: Mob, out: TextIO) -> None:
+    def __init__(self, mob: Mob, out: TextIO, observe: Callable[[MobEvent], None] | None = None) -> None:
         self._mob = mob
         self._out = out
+        self._observe = observe
         self._thread = threading.Thread(target=self._run, name="mobkat-run-printer", daemon=True)
 
     def start(self) -> EventPrinter:
@@ -56,6 +57,8 @@ class EventPrinter:
 
     def _run(self) -> None:
         for event in self._mob.events():
+            if self._observe is not None:
+                self._observe(event)
             line = describe(event)
             if line:
                 print(line, file=self._out, flush=True)
@@ -65,17 +68,21 @@ class EventPrinter:
 
 
 class AudioRecorder:
-    """Collects a live member's assistant audio and writes one WAV per turn under ``out_dir``."""
+    """Collects a live member's assistant audio and writes one WAV per spoken response under ``out_dir``."""
 
     def __init__(self, member: str, out_dir: Path) -> None:
         self.member = member
         self.out_dir = out_dir
         self.files: list[Path] = []
         self._pcm = bytearray()
+        self._response_id: str | None = None
         self._lock = threading.Lock()
 
     def __call__(self, observation: Observation) -> None:
         if isinstance(observation, AssistantAudioChunk):
+            if observation.response_id != self._response_id:  # a new spoken response: a new file
+                self.flush()
+                self._response_id = observation.response_id
             with self._lock:
                 self._pcm += base64.b64decode(observation.data)
         elif isinstance(observation, TurnCompleted):

@@ -34,6 +34,8 @@ from mobkat.client.errors import (
     SessionNotFound,
     StaleCursor,
     StreamNotFound,
+    TooManyConnections,
+    Unauthenticated,
     VersionMismatch,
     WiringRefused,
 )
@@ -80,6 +82,8 @@ __all__ = [
     "SessionNotFound",
     "StaleCursor",
     "StreamNotFound",
+    "TooManyConnections",
+    "Unauthenticated",
     "VersionMismatch",
     "WiringRefused",
 ]

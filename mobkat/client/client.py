@@ -1,7 +1,8 @@
 """``MobkatClient``: the async Python SDK of the mobkat JSON-RPC server.
 
 By default it spawns ``python -m mobkat rpc`` and speaks JSONL over the child's stdin/stdout;
-``connect(tcp="host:port")`` talks to a running ``mobkat rpc --tcp`` instead. Results are the
+``connect(tcp="host:port")`` talks to a running ``mobkat rpc --tcp`` instead (``auth_token=`` for a
+server started with ``--auth-token-file``: it is sent with ``initialize`` and on live sockets). Results are the
 pydantic wire models of :mod:`mobkat.rpc.params`; failures are :mod:`mobkat.client.errors` types.
 """
 
@@ -25,9 +26,9 @@ from mobkat.client.mob import MobHandle
 from mobkat.client.transport import LINE_LIMIT, RpcConnection
 from mobkat.contract import CONTRACT_VERSION
 from mobkat.live.wire import SAMPLE_RATE_HZ, ChannelStatus, InputChunk, LiveOpenResult, TurningMode
-from mobkat.rpc.faults import ProviderDropResult
-from mobkat.rpc.mob_params import MobCreateResult, MobListResult, MobStatusResult
-from mobkat.rpc.params import (
+from mobkat.wire.faults import ProviderDropResult
+from mobkat.wire.mob import MobCreateResult, MobListResult, MobStatusResult
+from mobkat.wire.session import (
     ArchiveResult,
     CapabilitiesResult,
     ConfigResult,
@@ -58,8 +59,10 @@ def _compatible(server: str, client: str = CONTRACT_VERSION) -> bool:
 class MobkatClient:
     """Async client; ``async with MobkatClient() as client`` connects with defaults."""
 
-    def __init__(self, server_cmd: Sequence[str] | None = None) -> None:
+    def __init__(self, server_cmd: Sequence[str] | None = None, *, auth_token: str | None = None) -> None:
+        """``auth_token``: the secret of a server started with ``--auth-token-file`` (TCP and live sockets)."""
         self.server_cmd = list(server_cmd) if server_cmd else [sys.executable, "-m", "mobkat", "rpc"]
+        self.auth_token = auth_token
         self.process: asyncio.subprocess.Process | None = None
         self.server: InitializeResult | None = None
         self.capabilities: CapabilitiesResult | None = None
@@ -80,15 +83,19 @@ class MobkatClient:
     async def connect(self, *, realm_id: str | None = None, live_ws: bool = False, simulator: bool | None = None,
                       state_root: str | Path | None = None, isolated: bool = False, tcp: str | None = None,
                       user_config_root: str | Path | None = None, context_root: str | Path | None = None,
+                      definitions_root: str | Path | None = None, allow_python_tools: Sequence[str] = (),
                       extra_args: Sequence[str] = ()) -> MobkatClient:
-        """Spawn the server (or connect to ``tcp``), then ``initialize`` and read its capabilities."""
+        """Spawn the server (or connect to ``tcp``), then ``initialize`` and read its capabilities.
+        ``definitions_root`` and ``allow_python_tools`` become the spawned server's ``--definitions-root``
+        (the only directory ``create_mob(path=...)`` may read from) and ``--allow-python-tools`` flags."""
         if tcp is not None:
             host, _, port = tcp.rpartition(":")
             reader, writer = await asyncio.open_connection(host.strip("[]"), int(port), limit=LINE_LIMIT)
             self._rpc = RpcConnection(reader, writer, self._events.route, name=f"mobkat-rpc at {tcp}")
         else:
             args = self._server_args(realm_id=realm_id, live_ws=live_ws, simulator=simulator, state_root=state_root,
-                                     isolated=isolated, user_config_root=user_config_root, context_root=context_root)
+                                     isolated=isolated, user_config_root=user_config_root, context_root=context_root,
+                                     definitions_root=definitions_root, allow_python_tools=allow_python_tools)
             env = dict(os.environ)
             if simulator is False:
                 env.pop("MOBKAT_SIMULATOR", None)
@@ -112,7 +119,8 @@ class MobkatClient:
     @staticmethod
     def _server_args(*, realm_id: str | None, live_ws: bool, simulator: bool | None,
                      state_root: str | Path | None, isolated: bool, user_config_root: str | Path | None,
-                     context_root: str | Path | None) -> list[str]:
+                     context_root: str | Path | None, definitions_root: str | Path | None = None,
+                     allow_python_tools: Sequence[str] = ()) -> list[str]:
         args: list[str] = []
         if live_ws:
             args += ["--live-ws", "127.0.0.1:0"]
@@ -120,12 +128,14 @@ class MobkatClient:
             args.append("--simulator")
         if isolated:
             args.append("--isolated")
-        if realm_id:
+        if realm_id is not None:  # an empty id goes to the server too, which refuses it
             args += ["--realm", realm_id]
         for flag, path in (("--state-root", state_root), ("--user-config-root", user_config_root),
-                           ("--context-root", context_root)):
+                           ("--context-root", context_root), ("--definitions-root", definitions_root)):
             if path is not None:
                 args += [flag, str(path)]
+        for pattern in allow_python_tools:
+            args += ["--allow-python-tools", pattern]
         return args
 
     async def _drain_stderr(self, stream: asyncio.StreamReader) -> None:
@@ -175,7 +185,9 @@ class MobkatClient:
 
     # -- handshake, catalog, config ----------------------------------------------------------------
     async def initialize(self) -> InitializeResult:
-        return InitializeResult.model_validate(await self.request("initialize"))
+        """The handshake; it also presents :attr:`auth_token`, if any."""
+        params = {"auth_token": self.auth_token} if self.auth_token is not None else None
+        return InitializeResult.model_validate(await self.request("initialize", params))
 
     async def get_capabilities(self) -> CapabilitiesResult:
         return CapabilitiesResult.model_validate(await self.request("capabilities/get"))
@@ -295,12 +307,13 @@ class MobkatClient:
 
     def live_connect(self, opened: LiveOpenResult | dict[str, Any] | str) -> LiveSocket:
         """The channel's WebSocket (use as ``async with``): send audio/text, iterate observations."""
-        return LiveSocket(socket_url(opened))
+        return LiveSocket(socket_url(opened), auth_token=self.auth_token)
 
     # -- mobs --------------------------------------------------------------------------------------
     async def create_mob(self, definition: dict[str, Any] | None = None, *, path: str | None = None) -> MobHandle:
         """Create and start a mob (nothing spawned): the JSON form of a definition, or ``path`` to a
-        TOML file on the server (relative to its ``--context-root``, else its working directory)."""
+        TOML file on the server, inside its ``--definitions-root`` (relative paths: to that directory; a
+        server started without it reads no files). Python tools need the server's ``--allow-python-tools``."""
         params: dict[str, Any] = {"path": path} if path is not None else {"definition": definition}
         created = MobCreateResult.model_validate(await self.request("mob/create", params))
         return MobHandle(self, created.mob_id)

@@ -1,4 +1,4 @@
-"""Typed client errors, built from the server's ``error.data.code`` (falling back to the JSON-RPC code)."""
+"""Typed client errors, built from the server's ``error.data.kind`` (falling back to the JSON-RPC code)."""
 
 from __future__ import annotations
 
@@ -108,6 +108,15 @@ class LiveSocketRejected(MobkatClientError):
         self.close_code = close_code
 
 
+class Unauthenticated(MobkatClientError):
+    """The server requires its auth token (-32040): ``code`` is ``unauthenticated`` (none presented yet) or
+    ``auth_failed`` (a wrong one; the server closed the connection). Pass ``MobkatClient(auth_token=...)``."""
+
+
+class TooManyConnections(MobkatClientError):
+    """The server already serves ``--max-connections`` TCP connections and closed this one (-32041)."""
+
+
 class MobRejected(MobkatClientError):
     """A ``mob/*`` request was refused (``code`` names why, e.g. ``member_not_found``)."""
 
@@ -196,6 +205,9 @@ BY_CODE: dict[str, type[MobkatClientError]] = {
     "stream_not_found": StreamNotFound,
     "lifecycle_action_not_supported": MobRejected,
     "live_transport_unsupported": LiveRejected,
+    "unauthenticated": Unauthenticated,
+    "auth_failed": Unauthenticated,
+    "too_many_connections": TooManyConnections,
 }
 BY_RPC_CODE: dict[int, type[MobkatClientError]] = {
     -32700: ParseError,
@@ -206,6 +218,8 @@ BY_RPC_CODE: dict[int, type[MobkatClientError]] = {
     -32001: SessionNotFound,
     -32002: SessionBusy,
     -32010: ProviderFailed,
+    -32040: Unauthenticated,
+    -32041: TooManyConnections,
 }
 
 
@@ -218,7 +232,8 @@ def error_from_wire(error: Any) -> MobkatClientError:
     data = error.get("data")
     code, details = None, None
     if isinstance(data, dict):
-        code = data.get("code") if isinstance(data.get("code"), str) else None
+        kind = data.get("kind", data.get("code"))  # ``kind`` since mobkat matched upstream's codes
+        code = kind if isinstance(kind, str) else None
         details = data.get("details", data)
     cls = BY_CODE.get(code or "") or BY_RPC_CODE.get(rpc_code or 0) or MobkatClientError
     return cls(code or str(rpc_code), message, details, rpc_code)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mobkat.session.events import SessionEvent
+from mobkat.wire.events import SessionEvent
 
 MAX_BUFFERED_SESSIONS = 64
 MAX_BUFFERED_EVENTS = 1000

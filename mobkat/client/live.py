@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from mobkat.client.errors import LiveSocketRejected, ProtocolError
 from mobkat.live.wire import (
@@ -34,6 +34,7 @@ from mobkat.live.wire import (
 
 MAX_INCOMING_BYTES = 16 * 1024 * 1024
 BYTES_PER_MS = SAMPLE_RATE_HZ * 2 // 1000
+HTTP_REFUSALS = {401: "unauthenticated", 404: "not_found", 503: "too_many_live_sockets"}
 
 
 def socket_url(opened: LiveOpenResult | dict[str, Any] | str) -> str:
@@ -50,15 +51,25 @@ def socket_url(opened: LiveOpenResult | dict[str, Any] | str) -> str:
 class LiveSocket:
     """An async context manager and async iterator over one channel's observations."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, auth_token: str | None = None) -> None:
+        """``auth_token``: the server's ``--auth-token-file`` secret, sent as ``Authorization: Bearer``."""
         self.url = url
+        self._headers = {"Authorization": f"Bearer {auth_token}"} if auth_token is not None else None
         self._ws: ClientConnection | None = None
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.seen: list[Observation] = []
 
     async def __aenter__(self) -> LiveSocket:
-        self._ws = await connect(self.url, max_size=MAX_INCOMING_BYTES, open_timeout=10, close_timeout=2)
+        try:
+            self._ws = await connect(self.url, max_size=MAX_INCOMING_BYTES, open_timeout=10, close_timeout=2,
+                                     additional_headers=self._headers)
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            code = HTTP_REFUSALS.get(status, "http_error")
+            body = exc.response.body.decode(errors="replace").strip() if exc.response.body else ""
+            raise LiveSocketRejected(code, f"the live socket was refused with HTTP {status}: {body}",
+                                     error=f"http_{status}") from None
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

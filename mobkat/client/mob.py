@@ -23,8 +23,8 @@ from mobkat.live.wire import LiveOpenResult, TurningMode
 from mobkat.mob.definition_schema import RuntimeMode
 from mobkat.mob.events import MobEvent
 from mobkat.mob.messages import HandlingMode
-from mobkat.rpc.faults import MemberCrashResult
-from mobkat.rpc.mob_params import (
+from mobkat.wire.faults import MemberCrashResult
+from mobkat.wire.mob import (
     LifecycleAction,
     LifecycleResult,
     LiveControlResult,
@@ -41,7 +41,7 @@ from mobkat.rpc.mob_params import (
     StreamEventParams,
     StreamOpenResult,
 )
-from mobkat.rpc.params import LiveAck, LiveStatusResult, SessionHistory
+from mobkat.wire.session import LiveAck, LiveStatusResult, SessionHistory
 
 if TYPE_CHECKING:
     import asyncio

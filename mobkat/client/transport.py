@@ -11,6 +11,9 @@ from typing import Any
 from mobkat.client.errors import ConnectionClosed, MobkatClientError, ProtocolError, error_from_wire
 
 LINE_LIMIT = 64 * 1024 * 1024 + 1024
+"""Longest line read from the server (its responses are at most 32 MiB)."""
+CONNECTION_FATAL = frozenset({"too_many_connections", "auth_failed", "unauthenticated"})
+"""``data.code`` of the id-less error lines a server sends just before it closes the connection."""
 NotificationHandler = Callable[[str, dict[str, Any]], None]
 
 
@@ -84,6 +87,11 @@ class RpcConnection:
             self._on_notification(str(message["method"]), params if isinstance(params, dict) else {})
             return
         request_id = message.get("id")
+        if request_id is None and message.get("error") is not None:
+            error = error_from_wire(message["error"])
+            if error.code in CONNECTION_FATAL:  # the server closes the connection after this line
+                self._fail(error)
+            return
         future = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
         if future is None or future.done():
             return

@@ -32,6 +32,7 @@ from mobkat.live.wire import (
     ChannelStatus,
     CommandRejected,
     Continuity,
+    ContinuityModeName,
     DegradedReason,
     ErrorCode,
     InputChunk,
@@ -50,7 +51,7 @@ from mobkat.live.wire import (
     TurnUsage,
     UserTranscriptFinal,
 )
-from mobkat.providers.realtime_items import SEED_PREFIX, history_to_realtime_items
+from mobkat.providers.realtime_items import DEFAULT_SEED_MAX_CHARS, SEED_PREFIX, RealtimeSeed, check_seed_window
 from mobkat.session.session import Session
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,10 @@ class LiveChannel:
 
     def __init__(self, session: Session, *, turning_mode: TurningMode = "provider_managed",
                  voice: str = DEFAULT_VOICE, tool_timeout_s: float = 30.0,
-                 reconnect: ReconnectPolicy | None = None, truncate_grace_s: float = 0.3) -> None:
+                 reconnect: ReconnectPolicy | None = None, truncate_grace_s: float = 0.3,
+                 seed_max_chars: int | None = DEFAULT_SEED_MAX_CHARS) -> None:
+        check_seed_window(seed_max_chars)
+        self.seed_max_chars = seed_max_chars  # the seed window (None: the whole history), see docs/live.md
         self.channel_id = str(uuid.uuid4())
         self.session = session
         self.model, self.provider = session.model, session.provider
@@ -118,6 +122,7 @@ class LiveChannel:
         self._tool_tasks: dict[str, list[asyncio.Task[None]]] = {}
         self._active_response: str | None = None
         self._awaiting_transcripts: set[str] = set()
+        self._given_up: set[str] = set()  # input items committed without their transcript (it came too late)
         self._pending: _PendingCommit | None = None
         self._commit_lock = asyncio.Lock()
         self._turn_waiters: dict[str, asyncio.Future[list[HistoryRow]]] = {}  # by typed item id
@@ -162,25 +167,26 @@ class LiveChannel:
                               turning_mode=self.turning_mode, voice=self.voice,
                               transcription_model=caps.transcription_companion_model)
 
-    async def _connect(self) -> int:
-        rows = await asyncio.to_thread(self.session.history)
-        seed = history_to_realtime_items(rows)
+    async def _connect(self) -> Continuity:
+        """Connect and seed the committed history (under the seed window); how much of it the provider has."""
+        seed: RealtimeSeed = await asyncio.to_thread(self.session.realtime_seed, self.seed_max_chars)
         adapter = RealtimeAdapter(self.session.services.client_for(self.provider), self.model)
-        await adapter.connect(self._provider_config(), seed)
+        await adapter.connect(self._provider_config(), seed.items)
         self._adapter = adapter
         self.connections += 1
-        return len(rows)
+        mode: ContinuityModeName = "degraded" if seed.omitted_rows else "transcript_only" if seed.seeded_rows \
+            else "fresh"
+        return Continuity(mode=mode, seeded_messages=seed.seeded_rows)
 
     async def open(self) -> LiveOpenResult:
         """Connect to the provider, seed the canonical history, start observing."""
         self._move("opening")
         try:
-            seeded = await self._connect()
+            self.continuity = await self._connect()
         except LiveProviderError as exc:
             self._emit(LiveErrorObservation(code=ErrorCode(code="connection_failed"), message=str(exc)))
             self._move("closed")
             raise
-        self.continuity = Continuity(mode="transcript_only" if seeded else "fresh", seeded_messages=seeded)
         self._move("ready")
         self._emit(Ready())
         self._pump = self._spawn(self._run_pump())
@@ -457,6 +463,11 @@ class LiveChannel:
         self._stage_transcript(event.item_id, UNTRANSCRIBED, event.content_index)
 
     def _stage_transcript(self, item_id: str, text: str, content_index: int | None) -> None:
+        if item_id in self._given_up:  # its turn is already committed (as UNTRANSCRIBED): say it, stage nothing
+            self._given_up.discard(item_id)
+            log.info("%s: transcript of %s arrived after its turn was committed", self._where, item_id)
+            self._emit(UserTranscriptFinal(text=text, provider_item_id=item_id, content_index=content_index))
+            return
         pending = self._pending
         for_pending = pending is not None and item_id in pending.awaiting
         if pending is not None and not for_pending:
@@ -521,6 +532,7 @@ class LiveChannel:
             return
         if pending.timer is not None:
             pending.timer.cancel()
+        self._given_up |= pending.awaiting
         usage = self._stager.responses[pending.response_id].usage \
             if pending.response_id in self._stager.responses else Usage()
         rows, item_ids = self._stager.take_turn(pending.stop_reason)
@@ -556,6 +568,7 @@ class LiveChannel:
         self._stager.reset()
         self._active_response = None
         self._awaiting_transcripts.clear()
+        self._given_up.clear()
         self._staged_text, self._audio_staged = [], False
         self._typed.clear()
         self._response_requested = self._cancel_next = False
@@ -575,11 +588,10 @@ class LiveChannel:
             if self._state.name != "degraded":
                 return False
             try:
-                seeded = await self._connect()
+                self.continuity = await self._connect()
             except LiveProviderError as exc:
                 last_error = str(exc)
                 continue
-            self.continuity = Continuity(mode="transcript_only", seeded_messages=seeded)
             self._move("ready")
             self._emit(Ready())
             return True

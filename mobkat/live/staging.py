@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,13 +20,21 @@ from mobkat.history import (
 UNTRANSCRIBED = "[untranscribed audio]"
 
 
-def heard_prefix(text: str, played_ms: float, total_ms: float) -> str:
-    """The part of ``text`` heard after ``played_ms`` of ``total_ms`` audio, cut back to a word boundary."""
+def heard_prefix(text: str, played_ms: float, total_ms: float, marks: Sequence[tuple[float, int]] = ()) -> str:
+    """The part of ``text`` heard after ``played_ms`` of ``total_ms`` audio, cut back to a word boundary.
+
+    ``marks`` pair the audio received with the transcript received after it (``(audio ms, characters)``,
+    one per transcript delta): what was said by the last mark at or before the cursor was heard, however
+    unevenly the words were spoken. Without marks the cut is proportional to the audio played.
+    """
     if total_ms <= 0 or played_ms <= 0:
         return ""
     if played_ms >= total_ms:
         return text
-    cut = int(len(text) * played_ms / total_ms)
+    if marks:
+        cut = max((chars for at, chars in marks if at <= played_ms), default=0)
+    else:
+        cut = int(len(text) * played_ms / total_ms)
     if cut >= len(text):
         return text
     if cut < len(text) and not text[cut].isspace():
@@ -52,6 +61,7 @@ class ResponseLanes:
     display: dict[str, _ItemLane] = field(default_factory=dict)
     spoken: dict[str, _ItemLane] = field(default_factory=dict)
     audio_ms: dict[str, float] = field(default_factory=dict)
+    marks: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # item → (audio ms, transcript chars)
     heard: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False
     tool_uses: list[AssistantBlock] = field(default_factory=list)
@@ -119,7 +129,10 @@ class TurnStager:
         lanes = self.response(response_id)
         if lanes.interrupted:
             return False
-        lanes.spoken.setdefault(item_id, _ItemLane()).parts.append(delta)
+        lane = lanes.spoken.setdefault(item_id, _ItemLane())
+        lane.parts.append(delta)
+        if item_id in lanes.audio_ms:  # this much transcript was said by the audio received so far
+            lanes.marks.setdefault(item_id, []).append((lanes.audio_ms[item_id], len(lane.text)))
         return True
 
     def add_audio(self, response_id: str, item_id: str, ms: float) -> bool:
@@ -146,7 +159,8 @@ class TurnStager:
         lanes = self.item_response(item_id)
         if lanes is None:
             return None
-        heard = heard_prefix(lanes.spoken_text(item_id), played_ms, lanes.audio_ms.get(item_id, 0.0))
+        heard = heard_prefix(lanes.spoken_text(item_id), played_ms, lanes.audio_ms.get(item_id, 0.0),
+                             lanes.marks.get(item_id, ()))
         lanes.heard[item_id] = heard
         return heard
 

@@ -16,6 +16,7 @@ from mobkat.mob.definition_schema import (
     ToolsConfig,
     Wiring,
 )
+from mobkat.mob.trust import DefinitionTrust, ToolAllowList
 
 if TYPE_CHECKING:
     from mobkat.mob.events import EventLog, MobEvent
@@ -35,6 +36,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "JSON_SOURCE",
+    "DefinitionTrust",
     "Demo",
     "Envelope",
     "EventLog",
@@ -50,6 +52,7 @@ __all__ = [
     "RestartPolicy",
     "RoleWire",
     "Skill",
+    "ToolAllowList",
     "ToolsConfig",
     "Wiring",
 ]

@@ -13,8 +13,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from mobkat.catalog import Catalog, ModelProfile
-from mobkat.errors import ConfigError, InvalidInputError, ToolError
+from mobkat.errors import (
+    ConfigError,
+    DefinitionFileRefusedError,
+    InvalidInputError,
+    PythonToolNotAllowedError,
+    ToolError,
+)
 from mobkat.mob.definition_checks import check_definition, live_opens_on_spawn
+from mobkat.mob.definition_files import MAX_DEFINITION_BYTES, FileRefused, confine, read_bounded
 from mobkat.mob.definition_schema import (
     Demo,
     LiveSettings,
@@ -24,7 +31,8 @@ from mobkat.mob.definition_schema import (
     Skill,
     Wiring,
 )
-from mobkat.toml_source import TomlDocument, format_key, load_toml, validate_document
+from mobkat.mob.trust import ALLOW_TOOLS_FLAG, DefinitionTrust
+from mobkat.toml_source import TomlDocument, format_key, parse_toml_bytes, validate_document
 
 JSON_SOURCE = "<json>"
 """The "file" named by errors in a definition given as JSON (``MobDefinition.from_dict``)."""
@@ -49,16 +57,33 @@ class MobDefinition(BaseModel):
     _models: dict[str, ModelProfile] = PrivateAttr(default_factory=dict)
     _skill_texts: dict[str, str] = PrivateAttr(default_factory=dict)
     _spawn: list[MemberSpec] = PrivateAttr(default_factory=list)
+    _trust: DefinitionTrust = PrivateAttr(default_factory=DefinitionTrust)
 
     # ------------------------------------------------------------------ loading
 
     @classmethod
-    def from_toml(cls, path: str | os.PathLike[str], *, catalog: Catalog | None = None) -> MobDefinition:
-        """Load the TOML file at ``path``. Skill paths are relative to its directory. ``catalog``
-        defaults to the curated catalog (pass ``Catalog.default().with_config(load_config())`` to
-        honour custom models from config)."""
-        doc = load_toml(path)
-        return cls._load(doc, Path(path).parent, catalog)
+    def from_toml(
+        cls, path: str | os.PathLike[str], *, catalog: Catalog | None = None, trust: DefinitionTrust | None = None
+    ) -> MobDefinition:
+        """Load the TOML file at ``path`` (a regular file of at most 1 MiB). Skill paths are relative to
+        its directory. ``catalog`` defaults to the curated catalog (pass
+        ``Catalog.default().with_config(load_config())`` to honour custom models from config). ``trust``
+        defaults to the operator's (any Python tool; skill files inside the file's directory); with
+        ``DefinitionTrust.from_client(...)`` the file itself must lie inside its root, relative paths
+        being relative to that root (``mob/create {path}``)."""
+        trust = trust or DefinitionTrust()
+        shown = os.fspath(path)
+        try:
+            if trust.remote:
+                found = confine(shown, base=trust.files_root or Path(), root=trust.files_root, remote=True)
+                base_dir = Path(found).parent
+            else:
+                found, base_dir = shown, Path(path).parent
+            raw = read_bounded(found, limit=MAX_DEFINITION_BYTES)
+        except FileRefused as exc:
+            kind = DefinitionFileRefusedError if exc.refused else ConfigError
+            raise kind(shown, None, "", f"cannot read the file: {exc.problem}") from None
+        return cls._load(parse_toml_bytes(raw, shown), base_dir, catalog, trust)
 
     @classmethod
     def from_dict(
@@ -68,19 +93,23 @@ class MobDefinition(BaseModel):
         source: str = JSON_SOURCE,
         base_dir: str | os.PathLike[str] | None = None,
         catalog: Catalog | None = None,
+        trust: DefinitionTrust | None = None,
     ) -> MobDefinition:
         """Load the JSON form (same keys as the TOML; ``id`` at the top level). Errors name
         ``source`` and the dotted key (no line). Skill paths are relative to ``base_dir`` (default:
-        the current directory)."""
+        the trusted root of ``trust``, else the current directory); ``trust`` as in :meth:`from_toml`."""
         if not isinstance(data, Mapping):
             raise ConfigError(source, None, "", f"expected a JSON object, got {type(data).__name__}")
+        trust = trust or DefinitionTrust()
         doc = TomlDocument(path=source, data=dict(data))
-        return cls._load(doc, Path(base_dir) if base_dir is not None else Path(), catalog)
+        if base_dir is None:
+            base_dir = trust.files_root if trust.files_root is not None else Path()
+        return cls._load(doc, Path(base_dir), catalog, trust)
 
     @classmethod
-    def _load(cls, doc: TomlDocument, base_dir: Path, catalog: Catalog | None) -> MobDefinition:
+    def _load(cls, doc: TomlDocument, base_dir: Path, catalog: Catalog | None, trust: DefinitionTrust) -> MobDefinition:
         raw = validate_document(MobDocument, doc)
-        checked = check_definition(doc, raw, catalog or Catalog.default(), base_dir)
+        checked = check_definition(doc, raw, catalog or Catalog.default(), base_dir, trust)
         definition = cls(
             id=checked.mob_id,
             orchestrator=checked.orchestrator,
@@ -95,6 +124,7 @@ class MobDefinition(BaseModel):
         definition._models = checked.models
         definition._skill_texts = checked.skill_texts
         definition._spawn = checked.members
+        definition._trust = trust
         return definition
 
     # ------------------------------------------------------------------ queries
@@ -108,6 +138,11 @@ class MobDefinition(BaseModel):
     def base_dir(self) -> Path:
         """The directory skill paths are relative to."""
         return self._base_dir
+
+    @property
+    def trust(self) -> DefinitionTrust:
+        """What the definition may reach (the operator's own, or a client's: see :class:`DefinitionTrust`)."""
+        return self._trust
 
     @property
     def orchestrator_profile(self) -> str | None:
@@ -150,12 +185,26 @@ class MobDefinition(BaseModel):
         return LiveSettings(open_on_spawn=opens, turning_mode=profile.live.turning_mode, voice=profile.live.voice)
 
     def python_tools(self, profile_name: str) -> list[Callable[..., Any]]:
-        """Import the profile's ``tools.python`` functions (``ToolError`` naming the key on failure)."""
+        """Import the profile's ``tools.python`` functions (``ToolError`` naming the key on failure).
+        A definition a client sent imports only what the operator allowed (checked again here, before
+        the import; ``PythonToolNotAllowedError`` otherwise)."""
         profile = self.profile(profile_name)
-        return [
-            _import_function(spec, format_key(("profiles", profile_name, "tools", "python", index)))
-            for index, spec in enumerate(profile.tools.python)
-        ]
+        tools: list[Callable[..., Any]] = []
+        for index, spec in enumerate(profile.tools.python):
+            key = format_key(("profiles", profile_name, "tools", "python", index))
+            if not self._trust.allows_tool(spec):
+                raise self._tool_refused(spec, key)
+            func = _import_function(spec, key)
+            if not self._trust.admits_tool(spec, func):
+                raise self._tool_refused(spec, key, why=f" ({spec.partition(':')[2]} is not defined in the "
+                                                       "allowed module itself)")
+            tools.append(func)
+        return tools
+
+    def _tool_refused(self, spec: str, key: str, why: str = "") -> PythonToolNotAllowedError:
+        refused = PythonToolNotAllowedError(self._source_path, None, key, self._trust.tool_refusal(spec) + why)
+        refused.details.update(tool=spec, flag=ALLOW_TOOLS_FLAG)
+        return refused
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form (``mob/create``); ``from_dict(to_json(), base_dir=base_dir)`` loads the

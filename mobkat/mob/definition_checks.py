@@ -13,9 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mobkat.catalog import Catalog, ModelProfile
-from mobkat.errors import ConfigError, InvalidInputError, UnknownModelError
+from mobkat.errors import (
+    ConfigError,
+    DefinitionFileRefusedError,
+    InvalidInputError,
+    PythonToolNotAllowedError,
+    UnknownModelError,
+)
+from mobkat.mob.definition_files import MAX_SKILL_BYTES, FileRefused, read_confined
 from mobkat.mob.definition_schema import MemberSpec, MobDocument, Profile, Skill
-from mobkat.toml_source import KeyPath, TomlDocument
+from mobkat.mob.trust import ALLOW_TOOLS_FLAG, DefinitionTrust
+from mobkat.toml_source import KeyPath, TomlDocument, format_key
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 """Mob ids, profile, member and skill names: one component of the comms name ``mob/role/member``."""
@@ -38,24 +46,31 @@ class _Problems:
         self.doc = doc
         self.found: list[ConfigError] = []
 
-    def add(self, path: KeyPath, problem: str) -> None:
-        self.found.append(self.doc.error(path, problem))
+    def add(self, path: KeyPath, problem: str, kind: type[ConfigError] = ConfigError) -> ConfigError:
+        error = kind(self.doc.path, self.doc.line_of(path), format_key(path), problem)
+        self.found.append(error)
+        return error
 
     def raise_first(self) -> None:
+        """Raise the first problem in file order, except that a trust refusal (a tool or file the definition
+        may not name) comes before every other problem: it is the answer that matters."""
         if not self.found:
             return
-        ordered = sorted(
-            enumerate(self.found), key=lambda item: (item[1].line or float("inf"), item[0])
-        )
+        ordered = sorted(enumerate(self.found), key=lambda item: (
+            not isinstance(item[1], PythonToolNotAllowedError | DefinitionFileRefusedError),
+            item[1].line or float("inf"), item[0]))
         first = ordered[0][1]
         first.details["other_problems"] = [str(other) for _, other in ordered[1:]]
         raise first
 
 
 def check_definition(
-    doc: TomlDocument, raw: MobDocument, catalog: Catalog, base_dir: Path
+    doc: TomlDocument, raw: MobDocument, catalog: Catalog, base_dir: Path, trust: DefinitionTrust | None = None
 ) -> CheckedDefinition:
-    """Run every semantic check on ``raw`` (validated from ``doc``); raise the first problem."""
+    """Run every semantic check on ``raw`` (validated from ``doc``); raise the first problem. ``trust``
+    (default: the operator's) decides which Python tools it may name and which skill files it may read;
+    nothing is imported here."""
+    trust = trust or DefinitionTrust()
     problems = _Problems(doc)
     mob_id = _mob_id(raw, problems)
     orchestrator, orchestrator_path = _orchestrator(raw, problems)
@@ -65,7 +80,9 @@ def check_definition(
         problems.add(orchestrator_path, _unknown("orchestrator profile", orchestrator, raw.profiles))
     models = {name: _check_profile(name, profile, raw, catalog, problems)
               for name, profile in raw.profiles.items()}
-    skill_texts = {name: _check_skill(name, skill, base_dir, problems) for name, skill in raw.skills.items()}
+    for name, profile in raw.profiles.items():
+        _check_python_tools(name, profile, trust, problems)
+    skill_texts = {name: _check_skill(name, skill, base_dir, trust, problems) for name, skill in raw.skills.items()}
     _check_wiring(raw, orchestrator, problems)
     members = _check_members(raw, problems)
     _check_demo(raw, members, models, problems)
@@ -192,7 +209,16 @@ def _check_live(name: str, profile: Profile, row: ModelProfile, catalog: Catalog
         )
 
 
-def _check_skill(name: str, skill: Skill, base_dir: Path, problems: _Problems) -> str | None:
+def _check_python_tools(name: str, profile: Profile, trust: DefinitionTrust, problems: _Problems) -> None:
+    """Refuse, on the import path's text alone, every tool the definition may not name."""
+    for index, spec in enumerate(profile.tools.python):
+        if not trust.allows_tool(spec):
+            refused = problems.add(("profiles", name, "tools", "python", index), trust.tool_refusal(spec),
+                                   PythonToolNotAllowedError)
+            refused.details.update(tool=spec, flag=ALLOW_TOOLS_FLAG)
+
+
+def _check_skill(name: str, skill: Skill, base_dir: Path, trust: DefinitionTrust, problems: _Problems) -> str | None:
     here: KeyPath = ("skills", name)
     _identifier("skill name", name, here, problems)
     if skill.source == "inline":
@@ -206,15 +232,18 @@ def _check_skill(name: str, skill: Skill, base_dir: Path, problems: _Problems) -
     if skill.path is None:
         problems.add(here, 'source = "path" needs path = "..." (relative to the definition file)')
         return None
-    resolved = os.path.normpath(base_dir / skill.path)
+    shown = repr(skill.path) if trust.remote else os.path.normpath(base_dir / skill.path)
     try:
-        return Path(resolved).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        problems.add((*here, "path"), f"skill file {resolved} does not exist")
+        raw = read_confined(skill.path, base=base_dir, root=trust.file_root(base_dir), remote=trust.remote,
+                            limit=MAX_SKILL_BYTES)
+    except FileRefused as exc:
+        kind = DefinitionFileRefusedError if exc.refused else ConfigError
+        problems.add((*here, "path"), f"skill file {shown} {exc.problem}", kind)
+        return None
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
-        problems.add((*here, "path"), f"skill file {resolved} is not valid UTF-8 text")
-    except OSError as exc:
-        problems.add((*here, "path"), f"cannot read skill file {resolved}: {exc.strerror or exc}")
+        problems.add((*here, "path"), f"skill file {shown} is not valid UTF-8 text")
     return None
 
 

@@ -2,16 +2,19 @@
 
 The actor never waits for a turn: it hands turns to the I/O loop and hears back through its own
 mailbox (``_TurnDone``), stamped with the fence token of the generation that started them, so a
-reply that outlives a restart is refused.
+reply that outlives a restart is refused. A turn's messages are acknowledged by the commit itself,
+on the loop, and a crash is reported only once the running turn has ended (:mod:`mobkat.mob.delivery`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pykka
@@ -36,10 +39,13 @@ from mobkat.live.wire import (
     UserTranscriptFinal,
 )
 from mobkat.mob.definition_schema import LiveSettings
+from mobkat.mob.delivery import DELIVERY_ATTEMPTS, TurnRun, failure_kind
 from mobkat.mob.events import EventLog
 from mobkat.mob.mailbox import DRAIN, Mailbox
 from mobkat.mob.messages import Envelope
 from mobkat.session.session import Session, TurnResult
+
+log = logging.getLogger(__name__)
 
 
 class MemberIdentity(BaseModel):
@@ -68,7 +74,13 @@ def new_fence() -> str:
 @dataclass(frozen=True)
 class _TurnDone:
     fence: str
-    envelope_ids: tuple[str, ...]
+    future: concurrent.futures.Future[TurnResult]
+
+
+@dataclass(frozen=True)
+class _Turn:
+    fence: str
+    run: TurnRun
     future: concurrent.futures.Future[TurnResult]
 
 
@@ -86,28 +98,53 @@ class MemberActor(SessionActor):
     """One mob member: exactly one session, at most one live channel, an inbox worked one turn at a time."""
 
     def __init__(self, session: Session, identity: MemberIdentity, supervisor: pykka.ActorRef[Any],
-                 events: EventLog, live: LiveSettings, mailbox: Mailbox, **session_kwargs: Any) -> None:
+                 events: EventLog, live: LiveSettings, mailbox: Mailbox, *,
+                 delivery_attempts: int = DELIVERY_ATTEMPTS, **session_kwargs: Any) -> None:
         super().__init__(session, **session_kwargs)
         self.identity = identity
         self.supervisor = supervisor
         self.mailbox = mailbox  # the supervisor posts routed envelopes here and tells DRAIN
         self.events = events
         self.live_settings = live
+        self.delivery_attempts = delivery_attempts
         self._inbox: deque[Envelope] = deque()
         self._context: list[HistoryRow] = []  # lifecycle notices: land with the next turn, never start one
-        # steered rows that missed the turn they were meant for (with their message ids): they start the next
-        self._carry: list[tuple[str, HistoryRow]] = []
-        self._steered: list[tuple[str, HistoryRow]] = []  # steered into the running turn, not yet consumed
-        self._turn: tuple[str, tuple[str, ...], concurrent.futures.Future[TurnResult]] | None = None
+        # steered rows that missed the turn they were meant for (with their messages): they start the next
+        self._carry: list[tuple[Envelope, HistoryRow]] = []
+        self._turn: _Turn | None = None
+        self._attempts: dict[str, int] = {}  # failed turns per message id, in this incarnation
         self._committed_turns = 0
 
     # -- supervision -------------------------------------------------------------------------------
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        """Close the live channel, then report the crash once the running turn (if any) has ended.
+
+        The report must not overtake the turn: a turn that committed acknowledges its messages on the
+        I/O loop, so the report is sent from there, after the turn's task is over (``TurnRun.abandon``).
+        Otherwise the supervisor would redeliver a message whose turn committed: a duplicate turn."""
+        super().on_stop()  # SessionActor's: closes the channel; a live turn's waiter resolves first
+        crash = {"member_crashed": self.identity.name, "fence": self.identity.fence_token,
+                 "error": f"{exception_type.__name__}: {exception_value}"}
+        supervisor = self.supervisor
+
+        def report() -> None:
+            try:
+                supervisor.tell(crash)
+            except pykka.ActorDeadError:
+                pass  # the mob is stopping: nobody restarts anything
+
+        if self._turn is None:
+            report()
+            return
+        try:
+            self._runtime.call_soon(self._turn.run.abandon, report)
+        except Exception:  # the I/O loop is gone: no turn can commit any more
+            report()
+
+    def on_stop(self) -> None:
         if self._turn is not None:
-            self._turn[2].cancel()  # an unfinished turn of a dead generation never commits
-        self.on_stop()
-        self.supervisor.tell({"member_crashed": self.identity.name, "fence": self.identity.fence_token,
-                              "error": f"{exception_type.__name__}: {exception_value}"})
+            self._turn.run.detached = True  # stopped (retired, mob stopped): its turn reports nothing
+        super().on_stop()
 
     def on_receive(self, message: Any) -> Any:
         if message is DRAIN:  # the supervisor routed envelopes to this member
@@ -147,10 +184,12 @@ class MemberActor(SessionActor):
             self._ack((envelope.id,))  # it is in the live conversation; it lands in history at the boundary
             return
         if envelope.handling_mode == "steer" and self._turn is not None:
-            row = _opening_row(envelope)
-            if self.session.steer(row):
-                self._steered.append((envelope.id, row))
+            entry = (envelope, _opening_row(envelope))
+            steered = self._turn.run.steered
+            steered.append(entry)  # before the session can take it: the commit must find it there
+            if self.session.steer(entry[1]):
                 return
+            steered.pop()
         self._inbox.append(envelope)
         self._start_next_turn()
 
@@ -160,42 +199,86 @@ class MemberActor(SessionActor):
         batch = list(self._inbox)
         self._inbox.clear()
         opening = [*self._context, *(row for _, row in self._carry), *(_opening_row(e) for e in batch)]
-        ids = tuple([message_id for message_id, _ in self._carry] + [e.id for e in batch])
+        run = TurnRun((*(e for e, _ in self._carry), *batch), self._context)
         self._context, self._carry = [], []
-        future = self.start_turn(opening)
-        fence = self.identity.fence_token
-        self._turn = (fence, ids, future)
+        fence, name, generation = self.identity.fence_token, self.identity.name, self.identity.generation
+        events, supervisor = self.events, self.supervisor
+
+        def committed(result: TurnResult, ids: list[str]) -> None:  # on the I/O loop, right after the commit
+            try:
+                events.append("turn_committed", member=name, generation=generation, messages=len(result.rows),
+                              text=result.text, source="turn")
+                supervisor.tell({"consumed": name, "fence": fence, "ids": ids})
+            except Exception:  # the commit stands whatever happens here; never turn it into a failure
+                log.exception("member %s: could not acknowledge a committed turn", name)
+
+        channel = self._open_channel()
+        turn: Callable[[], Awaitable[TurnResult]] = (
+            partial(self._live_turn, channel, opening) if channel is not None
+            else partial(self.session.run_turn_async, opening))
+        self._runtime.start()
+        future = self._runtime.submit(run.run(turn, committed))
+        self._turn = _Turn(fence, run, future)
         me = self.actor_ref
 
         def report(done: concurrent.futures.Future[TurnResult]) -> None:
             try:
-                me.tell(_TurnDone(fence, ids, done))
+                me.tell(_TurnDone(fence, done))
             except pykka.ActorDeadError:
-                pass  # the member was stopped or retired while the turn ran: nobody is left to tell
+                pass  # the member was stopped or crashed while the turn ran: nobody is left to tell
 
         future.add_done_callback(report)
 
     def _turn_done(self, done: _TurnDone) -> None:
-        if done.fence != self.identity.fence_token or self._turn is None or self._turn[2] is not done.future:
+        turn = self._turn
+        if done.fence != self.identity.fence_token or turn is None or turn.future is not done.future:
             return  # a stale reply from another incarnation
-        ids = self._turn[1]
         self._turn = None
-        try:
-            result = done.future.result()
-        except Exception as exc:
-            self.events.append("turn_failed", member=self.identity.name, error=str(exc))
-        else:
-            self._committed_turns += 1
-            self.events.append("turn_committed", member=self.identity.name, generation=self.identity.generation,
-                               messages=len(result.rows), text=result.text, source="turn")
-            self.supervisor.tell({"turn_committed": self.identity.name, "fence": self.identity.fence_token})
         missed = self.session.take_unconsumed_steers()
-        carried = [(i, row) for i, row in self._steered if any(row is m for m in missed)]
-        consumed = tuple(i for i, row in self._steered if not any(row is m for m in missed))
-        self._steered = []
-        self._ack(ids + consumed)  # a steer is acknowledged only once the turn that took it committed
-        self._carry += carried
+        carried = [(e, row) for e, row in turn.run.steered if any(row is m for m in missed)]
+        taken = [e for e, row in turn.run.steered if not any(row is m for m in missed)]
+        try:
+            done.future.result()
+        except concurrent.futures.CancelledError:  # the I/O loop is shutting down: keep them, start nothing
+            self._requeue(turn.run, [*turn.run.envelopes, *taken, *(e for e, _ in carried)])
+            return
+        except Exception as exc:
+            self._turn_failed(turn.run, taken, carried, exc)
+        else:  # its messages were acknowledged by the commit itself (TurnRun.run)
+            self._committed_turns += 1
+            for envelope in (*turn.run.envelopes, *taken):
+                self._attempts.pop(envelope.id, None)
+            self._carry += carried
+            self.supervisor.tell({"turn_committed": self.identity.name, "fence": self.identity.fence_token})
         self._start_next_turn()
+
+    def _turn_failed(self, run: TurnRun, taken: list[Envelope], carried: list[tuple[Envelope, HistoryRow]],
+                     exc: Exception) -> None:
+        """Retry the failed turn's messages (first in the inbox, in order) or dead-letter them."""
+        name, kind = self.identity.name, failure_kind(exc)
+        failed = [*run.envelopes, *taken]
+        self.events.append("turn_failed", member=name, error=str(exc), kind=kind,
+                           message_ids=[e.id for e in failed])
+        retry: list[Envelope] = []
+        dead: list[str] = []
+        for envelope in failed:
+            attempts = self._attempts.get(envelope.id, 0) + 1
+            if attempts < self.delivery_attempts:
+                self._attempts[envelope.id] = attempts
+                retry.append(envelope)
+                continue
+            self._attempts.pop(envelope.id, None)
+            dead.append(envelope.id)
+            self.events.append("message_dead_lettered", member=name, message_id=envelope.id,
+                               sender=envelope.sender, receiver=envelope.receiver, kind=envelope.kind,
+                               attempts=attempts, reason=kind, error=str(exc))
+        self._ack(tuple(dead))
+        self._requeue(run, [*retry, *(e for e, _ in carried)])
+
+    def _requeue(self, run: TurnRun, envelopes: list[Envelope]) -> None:
+        """Messages of a turn that did not commit go back first in line, in order; so do its notices."""
+        self._inbox.extendleft(reversed(envelopes))
+        self._context = [*run.context, *self._context]
 
     def _ack(self, ids: tuple[str, ...]) -> None:
         if ids:

@@ -14,12 +14,13 @@ import pykka
 from mobkat.actor import SessionHandle
 from mobkat.catalog import Catalog
 from mobkat.config import load_config
-from mobkat.errors import MobError
+from mobkat.errors import InvalidInputError, MobError
 from mobkat.history import HistoryRow
 from mobkat.live.channel import ReconnectPolicy
 from mobkat.live.wire import ChannelStatus, InputChunk, LiveOpenResult, TextChunk, TurningMode
 from mobkat.mob.definition import MobDefinition
 from mobkat.mob.definition_schema import RuntimeMode
+from mobkat.mob.delivery import DELIVERY_ATTEMPTS
 from mobkat.mob.events import EventLog, MobEvent
 from mobkat.mob.mailbox import Mailbox
 from mobkat.mob.member import MemberActor
@@ -139,17 +140,25 @@ class Mob:
     """A running mob. ``with Mob.from_toml("mobs/live-demo.toml") as mob: ...``"""
 
     def __init__(self, definition: MobDefinition, *, services: SessionServices | None = None,
-                 simulator: bool | None = None, state_root: Path | None = None, inbox_capacity: int = 1024,
+                 simulator: bool | None = None, state_root: str | os.PathLike[str] | None = None,
+                 inbox_capacity: int = 1024,
                  ask_timeout: float = ASK_TIMEOUT, tool_timeout_s: float = 30.0,
-                 reconnect: ReconnectPolicy | None = None) -> None:
+                 reconnect: ReconnectPolicy | None = None, delivery_attempts: int = DELIVERY_ATTEMPTS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` (monotonic seconds) measures restart windows; tests pass a fake one to step over a window."""
+        if delivery_attempts < 1:
+            raise InvalidInputError(f"delivery_attempts must be at least 1 (got {delivery_attempts}): a message "
+                                    "needs one turn to be delivered at all")
         self.definition = definition
         self.ask_timeout = ask_timeout
         self._given_services = services
         self._simulator_choice = simulator
-        self._state_root = state_root
+        self._state_root = Path(state_root) if state_root is not None else None
         self._inbox_capacity = inbox_capacity
         self._tool_timeout_s = tool_timeout_s
         self._reconnect = reconnect
+        self._delivery_attempts = delivery_attempts
+        self._clock = clock
         self.simulator: Simulator | None = None
         self.services: SessionServices = services  # type: ignore[assignment]  # set by start()
         self._store: SessionStore | None = None
@@ -199,7 +208,8 @@ class Mob:
             self._supervisor = Supervisor.start(self.definition, self.services, self.events_log,
                                                 inbox_capacity=self._inbox_capacity,
                                                 tool_timeout_s=self._tool_timeout_s, reconnect=self._reconnect,
-                                                inbound=self._inbound)
+                                                inbound=self._inbound, delivery_attempts=self._delivery_attempts,
+                                                clock=self._clock)
             self._supervisor_proxy = self._supervisor.proxy()
             self.events_log.append("mob_started", simulator=self.uses_simulator)
         return self

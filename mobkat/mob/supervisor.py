@@ -6,9 +6,11 @@ for the others. Members report back with plain dict messages carrying their fenc
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,6 +27,7 @@ from mobkat.errors import (
 from mobkat.live.channel import ReconnectPolicy
 from mobkat.mob.definition import MobDefinition
 from mobkat.mob.definition_schema import RuntimeMode
+from mobkat.mob.delivery import DELIVERY_ATTEMPTS
 from mobkat.mob.events import EventLog
 from mobkat.mob.mailbox import DRAIN, Mailbox
 from mobkat.mob.member import MemberActor, MemberIdentity, OpenLive, new_fence
@@ -32,6 +35,7 @@ from mobkat.mob.messages import Envelope, kickoff_text
 from mobkat.mob.peer_tools import COMMS_SKILL, PeerRouter, peer_tools
 from mobkat.session import Session, SessionServices, ToolRegistry, make_tool
 
+log = logging.getLogger(__name__)
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 STOP_TIMEOUT = 20.0
 
@@ -65,14 +69,18 @@ class Supervisor(pykka.ThreadingActor):
 
     def __init__(self, definition: MobDefinition, services: SessionServices, events: EventLog, *,
                  inbox_capacity: int = 1024, tool_timeout_s: float = 30.0,
-                 reconnect: ReconnectPolicy | None = None, inbound: Mailbox | None = None) -> None:
+                 reconnect: ReconnectPolicy | None = None, inbound: Mailbox | None = None,
+                 delivery_attempts: int = DELIVERY_ATTEMPTS, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
+        self.clock = clock
+        """Monotonic seconds; restart windows (``restart.within_s``) are measured with it."""
         self.inbound = inbound if inbound is not None else Mailbox()
         """Envelopes posted by ``Mob.send_peer_nowait``, routed on ``DRAIN``."""
         self.definition = definition
         self.services = services
         self.events = events
         self.inbox_capacity = inbox_capacity
+        self.delivery_attempts = delivery_attempts
         self.tool_timeout_s = tool_timeout_s
         self.reconnect = reconnect
         self.members: dict[str, MemberRecord] = {}
@@ -103,7 +111,11 @@ class Supervisor(pykka.ThreadingActor):
                                  labels={**(labels or {}), "mob_id": self.definition.id, "role": profile,
                                          "member": name})
         live = self.definition.live_settings(profile)
-        ref, mailbox = self._start_actor(session, identity, profile)
+        try:
+            ref, mailbox = self._start_actor(session, identity, profile)
+        except Exception:  # e.g. RuntimeError "can't start new thread": the member never existed
+            self._abandon(session.id)
+            raise
         record = MemberRecord(name=name, profile=profile, identity=identity, session_id=session.id,
                               ref=ref, mailbox=mailbox, comms=prof.tools.comms,
                               live_wanted=live.open_on_spawn and session.profile.capabilities.realtime,
@@ -121,6 +133,13 @@ class Supervisor(pykka.ThreadingActor):
         if kickoff is not None:
             self._send(record, Envelope(sender="operator", receiver=name, body=kickoff))
         return record.view(self._wired_to(name))
+
+    def _abandon(self, session_id: str) -> None:
+        """Archive the session of a spawn that failed after creating it, so no idle orphan is listed."""
+        try:
+            self.services.store.archive_session(session_id)
+        except MobkatError as exc:
+            log.warning("mob %s: cannot archive session %s of a failed spawn: %s", self.definition.id, session_id, exc)
 
     def _instructions(self, profile: str) -> str:
         prompt = self.definition.system_prompt(profile)
@@ -145,7 +164,7 @@ class Supervisor(pykka.ThreadingActor):
         mailbox = Mailbox()
         ref = MemberActor.start(session, identity, self.actor_ref, self.events,
                                 self.definition.live_settings(profile), mailbox, reconnect=self.reconnect,
-                                tool_timeout_s=self.tool_timeout_s)
+                                tool_timeout_s=self.tool_timeout_s, delivery_attempts=self.delivery_attempts)
         return ref, mailbox
 
     def _auto_wire_targets(self, record: MemberRecord) -> list[str]:
@@ -200,16 +219,26 @@ class Supervisor(pykka.ThreadingActor):
         return self.members[name].view(self._wired_to(name))
 
     def _stop_actor(self, record: MemberRecord) -> None:
+        """Close the member's live channel and stop its actor. A step that fails is logged and reported as a
+        ``member_stop_failed`` event: an actor that did not stop may still be running (its reports are fenced)."""
         if not record.ref.is_alive():
             return
         try:
             record.ref.proxy().close_live().get(timeout=STOP_TIMEOUT)
-        except Exception:  # a member that cannot close cleanly is stopped anyway
-            pass
+        except Exception as exc:  # a member that cannot close cleanly is stopped anyway
+            self._stop_failed(record, "close_live", exc)
         try:
             record.ref.stop(timeout=STOP_TIMEOUT)
-        except Exception:
-            pass
+        except Exception as exc:
+            self._stop_failed(record, "stop", exc)
+
+    def _stop_failed(self, record: MemberRecord, step: str, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("mob %s: member %s (generation %d) failed to %s: %s", self.definition.id, record.name,
+                    record.identity.generation, step.replace("_", " "), error)
+        self.events.append("member_stop_failed", member=record.name, generation=record.identity.generation,
+                           fence_token=record.identity.fence_token, step=step, error=error,
+                           still_running=record.ref.is_alive())
 
     def stop_members(self) -> None:
         """Stop every member (closing live channels first); the mob's history stays in the store."""
@@ -380,7 +409,7 @@ class Supervisor(pykka.ThreadingActor):
 
     def _member_crashed(self, record: MemberRecord, message: dict[str, Any]) -> None:
         policy = self.definition.profile(record.profile).restart
-        now = time.monotonic()
+        now = self.clock()
         while record.restarts and now - record.restarts[0] > policy.within_s:
             record.restarts.popleft()
         if len(record.restarts) >= policy.max_restarts:

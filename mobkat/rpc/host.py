@@ -15,14 +15,17 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from mobkat.config import MobkatConfig, load_config
-from mobkat.errors import ChannelNotFoundError, InvalidInputError, MobkatError
+from mobkat.errors import ChannelNotFoundError, InvalidInputError
 from mobkat.rpc import faults, live, mob, sessions
+from mobkat.rpc.auth import remote_notice
 from mobkat.rpc.live_ws import LiveWsListener
 from mobkat.rpc.mob_directory import MobDirectory
 from mobkat.rpc.options import ServerOptions
 from mobkat.rpc.realms import Realm, SessionDirectory, SessionEntry
 from mobkat.rpc.registry import MethodRegistry
-from mobkat.rpc.server import serve_stdio, start_tcp
+from mobkat.rpc.server import ConnectionLimits, serve_stdio
+from mobkat.rpc.shutdown import ShutdownDeadline
+from mobkat.rpc.tcp import TcpListener
 from mobkat.session import SessionServices
 from mobkat.store import SessionStore
 
@@ -44,7 +47,8 @@ class ServerHost:
         self.services = SessionServices(store=store, config=config,
                                         simulator_base_url=simulator.base_url if simulator else None)
         self.sessions = SessionDirectory(self.services, tool_timeout_s=options.live_tool_timeout_ms / 1000)
-        self.mobs = MobDirectory(self.services, self.sessions, base_dir=options.context_root,
+        self.mobs = MobDirectory(self.services, self.sessions, definitions_root=options.definitions_root,
+                                 allow_python_tools=options.allow_python_tools,
                                  tool_timeout_s=options.live_tool_timeout_ms / 1000)
         self.channels: dict[str, SessionEntry] = {}
         self.live: LiveWsListener | None = None
@@ -85,30 +89,40 @@ class ServerHost:
             if options.live_ws is not None:
                 self.live = await LiveWsListener(*options.live_ws, scheme=options.live_ws_scheme,
                                                  token_ttl_s=options.token_ttl_s,
-                                                 max_connections=options.live_ws_max_connections).start()
+                                                 max_connections=options.live_ws_max_connections,
+                                                 auth_token=options.auth_token).start()
                 _say(f"mobkat-rpc live-ws listening on {self.live.base_url} (advertised scheme: {self.live.scheme})")
+                _notice(remote_notice("--live-ws", self.live.address, options.auth_token is not None))
+            limits = ConnectionLimits(max_line_bytes=options.max_line_bytes)
             if options.tcp is not None:
-                tcp_server = await start_tcp(self, options.tcp)
-                host, port = next(iter(tcp_server.sockets)).getsockname()[:2]
+                tcp_server = await TcpListener(self, max_connections=options.max_connections,
+                                               auth_token=options.auth_token, limits=limits).start(options.tcp)
+                host, port = tcp_server.address
                 _say(f"mobkat-rpc listening on tcp://{host}:{port} (realm {self.realm.realm_id})")
+                _notice(remote_notice("--tcp", tcp_server.address, options.auth_token is not None))
             waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
             if stdio is not None:
-                waiters.append(asyncio.create_task(serve_stdio(self, *stdio)))
+                waiters.append(asyncio.create_task(serve_stdio(self, *stdio, limits=limits)))
             done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             for task in done:
                 task.result()
-        finally:
-            if tcp_server is not None:
-                tcp_server.close()
+        finally:  # both listeners end their connections at once, each within a few seconds
+            closing = [tcp_server.close()] if tcp_server is not None else []
             if self.live is not None:
-                await self.live.stop()
+                closing.append(self.live.stop())
+            await asyncio.gather(*closing)
 
 
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def _notice(line: str | None) -> None:
+    if line is not None:
+        _say(line)
 
 
 def run_server(options: ServerOptions, *, stdio: tuple[int, int] | None) -> int:
@@ -118,6 +132,16 @@ def run_server(options: ServerOptions, *, stdio: tuple[int, int] | None) -> int:
         raise InvalidInputError("nothing to serve: no stdio and no --tcp")
     realm = Realm.resolve(realm_id=options.realm, isolated=options.isolated, state_root=options.state_root,
                           backend=options.realm_backend)
+    lock = realm.lock()  # first: a second server on this state root and realm stops here, having touched nothing
+    try:
+        return _serve_realm(options, realm, stdio)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _serve_realm(options: ServerOptions, realm: Realm, stdio: tuple[int, int] | None) -> int:
+    """Everything after the realm's lock is held: config, simulator, store, host; shut down cleanly."""
     config = load_config(project_dir=options.context_root, user_dir=options.user_config_root)
     simulator: Simulator | None = None
     if options.simulator:
@@ -133,9 +157,7 @@ def run_server(options: ServerOptions, *, stdio: tuple[int, int] | None) -> int:
     host: ServerHost | None = None
     try:
         host = ServerHost(options, realm, config, store, simulator)
-        if options.live_ws is not None and simulator is None:
-            _require_live_credential(host)
-        return _serve(host, stdio)
+        return _serve(host, stdio)  # --live-ws starts without a key: live/open names a missing one
     finally:
         if host is not None:
             host.services.close()
@@ -144,21 +166,14 @@ def run_server(options: ServerOptions, *, stdio: tuple[int, int] | None) -> int:
             simulator.stop()
 
 
-def _require_live_credential(host: ServerHost) -> None:
-    try:
-        host.services.endpoints.resolve("openai")
-    except MobkatError as exc:
-        raise InvalidInputError(
-            f"--live-ws needs an OpenAI credential for live channels: {exc.message}. Set OPENAI_API_KEY, "
-            "or pass --simulator (or MOBKAT_SIMULATOR=1) to use the offline simulator") from None
-
-
 def _serve(host: ServerHost, stdio: tuple[int, int] | None) -> int:
     runtime = host.services.runtime.start()
     stop = asyncio.Event()
+    deadline = ShutdownDeadline()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)
+        deadline.arm()  # whatever does not stop on request, the process ends within the deadline
         with contextlib.suppress(RuntimeError):
             runtime.call_soon(stop.set)
 

@@ -6,14 +6,13 @@ channel already bound, bad input) or -32603 (the channel or provider failed), as
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
 from mobkat.errors import INVALID_PARAMS, LiveInputRejectedError
-from mobkat.history import row_text
 from mobkat.live.inputs import check_text, decode_audio, parse_chunk
 from mobkat.live.wire import AudioChunk, InputChunk, LiveOpenResult, TextChunk
+from mobkat.providers.realtime_items import DEFAULT_SEED_MAX_CHARS
 from mobkat.rpc.feed import ChannelFeed
 from mobkat.rpc.live_socket import ChannelGrant
 from mobkat.rpc.live_ws import LiveWsListener
@@ -89,23 +88,11 @@ async def live_open(call: Call, params: LiveOpenParams) -> dict[str, Any]:
     if params.transport == "webrtc":
         raise _invalid("live transport webrtc is not configured", "live_transport_not_configured")
     entry = await call.host.sessions.get(session_id)
-    if params.seed_max_chars is not None:
-        await _check_seed_window(call, session_id, params.seed_max_chars)
     feed = ChannelFeed()
+    window = params.seed_max_chars if params.seed_max_chars is not None else DEFAULT_SEED_MAX_CHARS
     result: LiveOpenResult = await entry.call("live_open", params.turning_mode or "provider_managed",
-                                              params.voice, feed)
+                                              params.voice, feed, window)
     return publish_channel(call, entry, result, feed)
-
-
-async def _check_seed_window(call: Call, session_id: str, seed_max_chars: int) -> None:
-    """mobkat seeds the whole history; a window that cannot hold it is refused, not silently ignored."""
-    rows = await asyncio.to_thread(call.host.store.history, session_id)
-    size = sum(len(row_text(row)) for row in rows)
-    if size > seed_max_chars:
-        raise _invalid(
-            f"live seed window of {seed_max_chars} characters cannot hold session {session_id}'s history "
-            f"({size} characters); mobkat seeds the whole history: omit seed_max_chars or raise it",
-            "live_seed_window_too_small", seed_max_chars=seed_max_chars, history_chars=size)
 
 
 async def _entry(call: Call, channel_id: str) -> SessionEntry:

@@ -24,6 +24,7 @@ from mobkat.live.inputs import check_pcm, decode_audio, parse_chunk
 from mobkat.live.wire import AudioChunk, CommandRejected, ErrorCode, ImageChunk, InputChunk, rejected
 from mobkat.rpc.feed import ChannelFeed
 from mobkat.rpc.realms import SessionEntry
+from mobkat.rpc.wire_guard import JsonTextError, load_bounded, lone_surrogate_path, may_hold_surrogates
 
 if TYPE_CHECKING:
     from mobkat.live.channel import LiveChannel
@@ -121,10 +122,10 @@ class LiveSocket:
                                            "the channel was closed")
                         return
                     self._accept_pcm(message)
-                elif not self._accept_text(message):
+                elif (problem := self._accept_text(message)) is not None:
                     await self._refuse(CLOSE_INVALID_DATA, "invalid_text_frame",
-                                       'text frames must be JSON input chunks such as {"kind":"text","text":"hi"}; '
-                                       "the channel was closed")
+                                       f'{problem}: text frames must be JSON input chunks such as '
+                                       '{"kind":"text","text":"hi"}; the channel was closed')
                     return
         except ConnectionClosed as exc:
             log.debug("%s ended: %s", self._where, exc)
@@ -137,12 +138,16 @@ class LiveSocket:
             return
         self._enqueue(pcm, len(pcm))
 
-    def _accept_text(self, message: str) -> bool:
-        """False when the frame is not JSON (a protocol violation); refused chunks are reported."""
+    def _accept_text(self, message: str) -> str | None:
+        """Why the frame violates the protocol (not JSON, nested too deep, a lone surrogate: close 1007),
+        else None; refused chunks are reported as observations."""
+        data = message.encode("utf-8", "surrogatepass")
         try:
-            raw: Any = json.loads(message)
-        except ValueError:
-            return False
+            raw: Any = load_bounded(data)
+        except JsonTextError as exc:
+            return f"the frame is not accepted JSON ({exc.message})"
+        if may_hold_surrogates(data) and (where := lone_surrogate_path(raw, "frame")) is not None:
+            return f"{where} holds a lone UTF-16 surrogate (not valid Unicode)"
         try:
             chunk = parse_chunk(raw, self._where)
             if isinstance(chunk, ImageChunk):
@@ -150,13 +155,13 @@ class LiveSocket:
                     "image_input_transport_unsupported",
                     f"{self._where}: images cannot be sent on the live socket; use the live/send_input RPC",
                     transport="direct_websocket_use_live_send_input_rpc"))
-                return True
+                return None
             size = len(decode_audio(chunk, self._where)) if isinstance(chunk, AudioChunk) else len(message)
         except LiveInputRejectedError as exc:
             self.grant.feed.push(rejection_of(exc))
-            return True
+            return None
         self._enqueue(chunk, size)
-        return True
+        return None
 
     def _enqueue(self, item: InputChunk | bytes, size: int) -> None:
         if not self.budget.take(size):

@@ -2,11 +2,14 @@
 
 Bound before the RPC server starts serving, so the advertised URL carries the real port (``:0``
 works). A bad, reused, expired or foreign token gets one JSON error frame
-``{"error": "live_token_rejected", "reason": ..., "message": ...}`` and close code 1008.
+``{"error": "live_token_rejected", "reason": ..., "message": ...}`` and close code 1008. With an
+auth token (``--auth-token-file``) the upgrade must also carry ``Authorization: Bearer <secret>``
+(or ``auth_token=<secret>`` in the query), else HTTP 401 before the channel token is spent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from http import HTTPStatus
@@ -17,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from mobkat.live.wire import WS_FORMAT, LiveTransport
+from mobkat.rpc.auth import bearer_token, token_matches
 from mobkat.rpc.live_socket import MAX_FRAME_BYTES, ChannelGrant, IngressBudget, LiveSocket
 from mobkat.rpc.tokens import DEFAULT_TOKEN_TTL_S, TokenBook, TokenRejected
 
@@ -25,19 +29,21 @@ log = logging.getLogger(__name__)
 LIVE_WS_PATH = "/live/ws"
 MAX_CONNECTIONS = 32
 CLOSE_POLICY = 1008
+STOP_GRACE_S = 1.5
 
 
 class LiveWsListener:
     """Mints socket bootstraps for channels and serves the sockets."""
 
     def __init__(self, host: str, port: int, *, scheme: str = "ws", token_ttl_s: float = DEFAULT_TOKEN_TTL_S,
-                 max_connections: int = MAX_CONNECTIONS) -> None:
+                 max_connections: int = MAX_CONNECTIONS, auth_token: str | None = None) -> None:
         self.host = host
         self.port = port
         self.scheme = scheme
         self.tokens: TokenBook[ChannelGrant] = TokenBook(token_ttl_s)
         self.budget = IngressBudget()
         self.max_connections = max_connections
+        self.auth_token = auth_token
         self._server: Server | None = None
         self._active: set[ServerConnection] = set()
 
@@ -74,12 +80,25 @@ class LiveWsListener:
         server, self._server = self._server, None
         if server is not None:
             server.close(close_connections=True)
-            await server.wait_closed()
+            try:
+                await asyncio.wait_for(server.wait_closed(), STOP_GRACE_S)
+            except TimeoutError:  # a socket whose peer does not answer the close: cut it
+                for ws in list(self._active):
+                    ws.transport.abort()
 
     # -- serving -----------------------------------------------------------------------------------
     def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if urlsplit(request.path).path != LIVE_WS_PATH:
             return connection.respond(HTTPStatus.NOT_FOUND, f"not found; live sockets are at {LIVE_WS_PATH}\n")
+        if self.auth_token is not None:
+            presented = bearer_token(request.headers, parse_qs(urlsplit(request.path).query))
+            if not token_matches(self.auth_token, presented):
+                log.info("live socket refused: %s auth token", "wrong" if presented else "no")
+                response = connection.respond(
+                    HTTPStatus.UNAUTHORIZED, "this server requires its auth token: send 'Authorization: Bearer "
+                    "<secret>' (the secret in the server's --auth-token-file)\n")
+                response.headers["WWW-Authenticate"] = 'Bearer realm="mobkat-live"'
+                return response
         if len(self._active) >= self.max_connections:
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE,
                                       f"too many live sockets (limit {self.max_connections})\n")

@@ -9,7 +9,7 @@ WebSocket, whose URL and token come from ``mob/member_live_open``.
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from typing import Any
 
 from mobkat.errors import (
@@ -22,6 +22,7 @@ from mobkat.errors import (
     MobkatError,
     NotExternallyAddressableError,
     StaleCursorError,
+    StoreError,
     ToolError,
     WiringError,
 )
@@ -66,6 +67,7 @@ from mobkat.rpc.mob_params import (
     SpawnManyEntry,
     SpawnManyResult,
     SpawnResult,
+    SpawnSpec,
     StreamCloseParams,
     StreamCloseResult,
     StreamOpenParams,
@@ -81,6 +83,7 @@ from mobkat.rpc.protocol import RpcError
 from mobkat.rpc.registry import Call, MethodRegistry
 from mobkat.rpc.sessions import KNOWN_CAPABILITIES
 
+log = logging.getLogger(__name__)
 SPAWN_CAUSES = frozenset({"profile_not_found", "member_not_found", "member_already_exists",
                           "not_externally_addressable", "invalid_transition", "wiring_error"})
 """Error codes that are upstream ``mob/spawn_many`` failure causes as they are."""
@@ -123,7 +126,7 @@ def _hosted(call: Call, mob_id: str) -> HostedMob:
 # -- mobs ---------------------------------------------------------------------------------------------
 async def mob_create(call: Call, params: MobCreateParams) -> dict[str, Any]:
     directory = _mobs(call)
-    definition = await asyncio.to_thread(directory.load_definition, params.definition, params.path)
+    definition = await directory.load_definition(params.definition, params.path)  # data: see docs/security.md
     hosted = await directory.create(definition)
     return MobCreateResult(mob_id=hosted.id).model_dump()
 
@@ -182,19 +185,31 @@ def _cause(exc: MobkatError) -> str:
         return "definition_error"
     if isinstance(exc, MemberBrokenError):
         return "member_restore_failed"
-    return "internal"
+    if isinstance(exc, StoreError):
+        return "storage_error"
+    return "internal"  # resource_exhausted included: structured_data.code says which
+
+
+def _failed_row(exc: Exception, spec: SpawnSpec) -> FailedRow:
+    """One spec's failure, whatever it was: the batch goes on and reports it in its row."""
+    if not isinstance(exc, MobkatError):
+        log.error("mob/spawn_many: spawning %s failed unexpectedly", spec.agent_identity or spec.profile,
+                  exc_info=exc)
+        exc = MobkatError(f"spawning member {spec.agent_identity or spec.profile} failed: {type(exc).__name__}: {exc}")
+    return FailedRow(cause=_cause(exc), message=exc.message, structured_data=exc.to_data())
 
 
 async def mob_spawn_many(call: Call, params: MobSpawnManyParams) -> dict[str, Any]:
-    """Spawn in input order; each spec succeeds or fails on its own."""
+    """Spawn in input order; each spec succeeds or fails on its own, so the answer always says which members
+    exist (even when the server runs out of threads part-way: those rows fail, the spawned ones stay)."""
     hosted = _hosted(call, params.mob_id)
     hosted.require_running("spawn_many")
     results: list[SpawnManyEntry] = []
     for spec in params.specs:
         try:
             name = await hosted.spawn(spec)
-        except MobkatError as exc:
-            results.append(SpawnManyEntry(status="failed", result=FailedRow(cause=_cause(exc), message=exc.message)))
+        except Exception as exc:
+            results.append(SpawnManyEntry(status="failed", result=_failed_row(exc, spec)))
         else:
             row = SpawnedRow(agent_identity=name, member_ref=member_ref(hosted.id, name))
             results.append(SpawnManyEntry(status="spawned", result=row))

@@ -12,26 +12,36 @@ connection goes away.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import errno
 import logging
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pykka
+
 from mobkat.actor import SessionHandle
 from mobkat.errors import (
+    DefinitionFileRefusedError,
     MemberNotFoundError,
+    MobError,
     MobExistsError,
     MobkatError,
     MobNotFoundError,
     MobNotRunningError,
     ProfileNotFoundError,
+    ResourceExhaustedError,
     StreamNotFoundError,
 )
-from mobkat.mob.definition import MobDefinition
+from mobkat.mob.definition import JSON_SOURCE, MobDefinition
 from mobkat.mob.events import MobEvent
 from mobkat.mob.mob import Mob
+from mobkat.mob.trust import DefinitionTrust
 from mobkat.rpc.mob_params import MobStatus, SpawnSpec, StreamEndParams
 from mobkat.rpc.realms import SessionDirectory, SessionEntry
 from mobkat.rpc.registry import Notify
@@ -39,13 +49,85 @@ from mobkat.session import SessionServices
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+DEFINITION_LOADERS = 2
+"""Threads that read and check ``mob/create`` definitions (their own pool: a flood cannot take the shared one)."""
+DEFINITION_LOAD_TIMEOUT_S = 10.0
+"""A ``mob/create`` whose definition is not read and checked within this is refused."""
 
 
-def _seat(mob: Mob, name: str) -> tuple[SessionHandle, str, str]:
+Seat = tuple[SessionHandle, str, str]
+
+
+def _seat(mob: Mob, name: str) -> Seat:
     """The member's session actor, session id and role (blocking: asks the supervisor and the member)."""
     member = mob.member(name)
     info = member.info()
     return member.session(), str(info["session_id"]), str(info["role"])
+
+
+def _spawn_seated(mob: Mob, spec: SpawnSpec) -> tuple[str, Seat]:
+    """Spawn and find the new member's seat in ONE worker thread (blocking), so no thread has to start
+    between "spawned" and "served". If the seat cannot be found the spawn is undone, so a failure is never
+    reported for a member that stays in the roster."""
+    name = mob.spawn(spec.profile, spec.agent_identity, spec.initial_text(), runtime_mode=spec.runtime_mode,
+                     labels=spec.labels)
+    try:
+        return name, _seat(mob, name)
+    except Exception as exc:
+        try:
+            mob.retire(name)
+        except Exception as undo:
+            raise MobError(f"member {name} was spawned but cannot be served ({exc}), and retiring it failed "
+                           f"({undo}): it stays in the roster; retire it with mob/retire",
+                           details={"mob_id": mob.id, "agent_identity": name}) from exc
+        raise
+
+
+async def run_at_most_once(fn: Callable[..., T], *args: Any) -> T:
+    """``asyncio.to_thread(fn, *args)``, but a call that raised on the caller's side never runs later.
+
+    The executor queues the call before it starts a worker thread; when starting that thread fails (out of
+    threads) the caller gets the error while the queued call would still run once a worker frees up, doing
+    what was reported as not done. Here whoever comes first wins: the worker (then its outcome is the
+    answer) or the caller giving up (then the call never runs)."""
+    lock = threading.Lock()
+    state = "pending"
+    outcome: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def work() -> None:
+        nonlocal state
+        with lock:
+            if state != "pending":
+                return
+            state = "running"
+        try:
+            outcome.set_result(fn(*args))
+        except BaseException as exc:
+            outcome.set_exception(exc)
+
+    try:
+        await asyncio.to_thread(work)
+    except Exception:
+        with lock:
+            if state == "pending":
+                state = "abandoned"
+                raise
+    return await asyncio.wrap_future(outcome)  # the call ran, or runs now on a worker that freed up
+
+
+def resource_exhausted(exc: BaseException, doing: str) -> ResourceExhaustedError | None:
+    """``exc`` as a typed error if it says the process ran out of threads, memory or file descriptors."""
+    if isinstance(exc, MemoryError):
+        problem = "out of memory"
+    elif isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
+        problem = "out of threads (can't start new thread)"
+    elif isinstance(exc, OSError) and exc.errno in (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE):
+        problem = f"out of an OS resource ({exc.strerror or exc})"
+    else:
+        return None
+    return ResourceExhaustedError(f"{doing}: the server ran {problem}, so it was not done. Retry later, or "
+                                  "raise the process limits (ulimit -u / -n, memory)",
+                                  details={"error": f"{type(exc).__name__}: {exc}"})
 
 
 class HostedMob:
@@ -104,14 +186,23 @@ class HostedMob:
             raise ProfileNotFoundError(
                 f"profile not found: {spec.profile} (mob {self.id} has profiles: "
                 f"{', '.join(mob.definition.profiles)})", details={"mob_id": self.id, "profile": spec.profile})
-        name = await self.run(mob.spawn, spec.profile, spec.agent_identity, spec.initial_text(),
-                              runtime_mode=spec.runtime_mode, labels=spec.labels)
-        await self.adopt(name)
+        try:
+            name, seat = await run_at_most_once(_spawn_seated, mob, spec)
+        except MobkatError:
+            raise
+        except Exception as exc:  # e.g. RuntimeError "can't start new thread" from the member's actor
+            exhausted = resource_exhausted(exc, f"spawning member {spec.agent_identity or spec.profile}")
+            if exhausted is None:
+                raise
+            raise exhausted from exc
+        await self._serve(name, *seat)
         return name
 
     async def adopt(self, name: str) -> SessionEntry:
         """Serve the member's (new) session actor from the realm's session directory."""
-        handle, session_id, role = await self.run(_seat, self.mob, name)
+        return await self._serve(name, *await self.run(_seat, self.mob, name))
+
+    async def _serve(self, name: str, handle: SessionHandle, session_id: str, role: str) -> SessionEntry:
         old = self.entries.get(name)
         if old is not None and old.session_id != session_id:
             await self.sessions.retire(old.session_id)
@@ -140,7 +231,8 @@ class HostedMob:
             if event.type == "member_restarted" and name in self.entries:
                 try:
                     await self.adopt(name)
-                except MobkatError as exc:
+                except (MobkatError, pykka.ActorDeadError) as exc:  # dead: it crashed again, and the next
+                    # member_restarted adopts its next incarnation; this follower must outlive it
                     log.warning("mob %s: cannot serve restarted member %s: %s", self.id, name, exc)
             elif event.type == "member_broken" and name is not None:
                 self.broken[name] = str(event.get("error") or "restart limit reached")
@@ -219,22 +311,37 @@ class MobStream:
 class MobDirectory:
     """The mobs hosted by this server, by id, and their open event streams."""
 
-    def __init__(self, services: SessionServices, sessions: SessionDirectory, *, base_dir: Path | None = None,
+    def __init__(self, services: SessionServices, sessions: SessionDirectory, *,
+                 definitions_root: Path | None = None, allow_python_tools: Sequence[str] = (),
                  tool_timeout_s: float = 30.0) -> None:
         self.services = services
         self.sessions = sessions
-        self.base_dir = base_dir
+        self.trust = DefinitionTrust.from_client(definitions_root=definitions_root,
+                                                 allow_python_tools=allow_python_tools)
+        """What definitions sent by clients may reach (``--definitions-root``, ``--allow-python-tools``)."""
         self.tool_timeout_s = tool_timeout_s
         self.mobs: dict[str, HostedMob] = {}
         self.streams: dict[str, MobStream] = {}
+        self._loaders = ThreadPoolExecutor(DEFINITION_LOADERS, thread_name_prefix="mobkat-definitions")
 
-    def load_definition(self, definition: dict[str, Any] | None, path: str | None) -> MobDefinition:
-        """The JSON form, or a TOML file (relative paths: to ``--context-root``, else the server's cwd)."""
-        base = self.base_dir or Path.cwd()
+    def read_definition(self, definition: dict[str, Any] | None, path: str | None) -> MobDefinition:
+        """The JSON form, or a TOML file inside ``--definitions-root`` (relative paths: to it), checked with
+        the clients' trust (blocking: file reads and checks)."""
         catalog = self.services.catalog
         if path is not None:
-            return MobDefinition.from_toml(base / Path(path).expanduser(), catalog=catalog)
-        return MobDefinition.from_dict(definition or {}, base_dir=base, catalog=catalog)
+            return MobDefinition.from_toml(path, catalog=catalog, trust=self.trust)
+        return MobDefinition.from_dict(definition or {}, catalog=catalog, trust=self.trust)
+
+    async def load_definition(self, definition: dict[str, Any] | None, path: str | None) -> MobDefinition:
+        """:meth:`read_definition` in the directory's own small thread pool (never the loop, never the shared
+        workers), within ``DEFINITION_LOAD_TIMEOUT_S``."""
+        work = asyncio.get_running_loop().run_in_executor(self._loaders, self.read_definition, definition, path)
+        try:
+            return await asyncio.wait_for(work, DEFINITION_LOAD_TIMEOUT_S)
+        except TimeoutError:
+            raise DefinitionFileRefusedError(path or JSON_SOURCE, None, "", (
+                f"refused: reading and checking the definition took longer than {DEFINITION_LOAD_TIMEOUT_S:g} s"
+            )) from None
 
     async def create(self, definition: MobDefinition) -> HostedMob:
         """Start a mob (nothing spawned) sharing the server's services."""
@@ -284,6 +391,7 @@ class MobDirectory:
 
     def stop_all(self) -> None:
         """Stop every mob (blocking; at shutdown, from outside the event loop while it still runs)."""
+        self._loaders.shutdown(wait=False, cancel_futures=True)
         hosted, self.mobs = list(self.mobs.values()), {}
         for one in hosted:
             try:

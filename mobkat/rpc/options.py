@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from mobkat.errors import InvalidInputError
+from mobkat.mob.trust import ToolAllowList
 from mobkat.net import is_loopback
 from mobkat.rpc.tokens import DEFAULT_TOKEN_TTL_S
 
@@ -35,12 +36,28 @@ class ServerOptions:
     token_ttl_s: float = DEFAULT_TOKEN_TTL_S
     live_ws_max_connections: int = 32  # upstream's cap on open live sockets per process
     fault_injection: bool = False  # register fault/* (drills and tests only)
+    # -- trust boundaries (docs/security.md) --
+    allow_python_tools: tuple[str, ...] = ()
+    """``module:function`` or ``module:*`` patterns a definition arriving over RPC may name in ``tools.python``."""
+    definitions_root: Path | None = None
+    """Directory that ``mob/create {path}`` and skill paths of RPC definitions must resolve inside (None: no files)."""
+    auth_token: str | None = None
+    """Shared secret (from ``--auth-token-file``) required on the TCP port and the live WebSocket."""
+    max_connections: int = 64
+    """JSON-RPC TCP connections served at once; more are refused cleanly."""
+    max_line_bytes: int = 8 * 1024 * 1024
+    """Longest JSON-RPC request line (``mobkat.rpc.protocol.MAX_LINE_BYTES``); longer ones are refused unread."""
 
     def check(self) -> None:
-        """Refuse non-loopback listeners unless ``--allow-remote`` (there is no auth)."""
+        """Refuse non-loopback listeners unless ``--allow-remote`` (other hosts could reach them)."""
         for flag, address in (("--tcp", self.tcp), ("--live-ws", self.live_ws)):
             if address is not None and not self.allow_remote and not is_loopback(address[0]):
                 raise InvalidInputError(
-                    f"{flag} {address[0]}:{address[1]} is not a loopback address; the RPC server has no "
-                    f"authentication, so pass --allow-remote to listen there anyway ({flag.lstrip('-')})",
+                    f"{flag} {address[0]}:{address[1]} is not a loopback address; other hosts could reach it, so "
+                    "pass --allow-remote to listen there anyway (and --auth-token-file FILE to require a token) "
+                    f"({flag.lstrip('-')})",
                     details={"flag": flag, "host": address[0]})
+        ToolAllowList(self.allow_python_tools)  # a malformed --allow-python-tools pattern stops the start
+        if self.definitions_root is not None and not self.definitions_root.is_dir():
+            raise InvalidInputError(f"--definitions-root {self.definitions_root}: not a directory",
+                                    details={"flag": "--definitions-root"})

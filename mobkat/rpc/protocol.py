@@ -1,7 +1,9 @@
 """JSON-RPC 2.0 on the wire: envelopes, the error object, exception → error mapping, line framing.
 
 This is the one place where exceptions become JSON-RPC errors. ``error.data`` always carries a
-string ``code`` and ``details`` so clients can raise typed errors (the message is for humans).
+string ``kind`` and ``details`` so clients can raise typed errors (the message is for humans). It never
+carries a string ``data.code``: upstream's SDK would take that for the error's code, while upstream
+sends ordinary errors without one, so its users match the numeric code (``MeerkatError.code == "-32001"``).
 """
 
 from __future__ import annotations
@@ -27,8 +29,13 @@ from mobkat.errors import (
 log = logging.getLogger(__name__)
 
 JSONRPC = "2.0"
-MAX_LINE_BYTES = 64 * 1024 * 1024
-"""Longest request line accepted (excluding the newline); longer lines are answered and skipped."""
+MAX_LINE_BYTES = 8 * 1024 * 1024
+"""Default longest request line (excluding the newline); longer lines are answered and skipped unbuffered.
+
+The biggest legitimate requests are ``live/send_input`` audio (at most 2 MiB of pcm16, about 2.8 MB
+of base64) and inline ``mob/create`` definitions or long prompts; 8 MiB leaves room for all of them.
+Bulk audio goes over the live WebSocket, not this channel. ``mobkat rpc --max-line-bytes`` changes it.
+"""
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 """Largest response line written; a bigger result is replaced by an internal error."""
 
@@ -100,7 +107,7 @@ class RpcError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.data: dict[str, Any] = {"code": kind, "details": details or {}, **(extra or {})}
+        self.data: dict[str, Any] = {"kind": kind, "details": details or {}, **(extra or {})}
 
     def to_object(self) -> ErrorObject:
         return ErrorObject(code=self.code, message=self.message, data=self.data)

@@ -20,8 +20,9 @@ from typing import Any
 import pykka
 
 from mobkat.actor import ASK_TIMEOUT, SessionHandle
-from mobkat.errors import InvalidInputError, SessionArchivedError, SessionNotFoundError
+from mobkat.errors import InvalidInputError, SessionArchivedError, SessionBusyError, SessionNotFoundError
 from mobkat.rpc.options import Backend
+from mobkat.rpc.realm_lock import RealmLock
 from mobkat.session import Session, SessionServices
 from mobkat.store import SESSIONS_DB, MemorySessionStore, SessionStore, SqliteSessionStore
 
@@ -75,6 +76,19 @@ class Realm:
         database = self.database
         return MemorySessionStore() if database is None else SqliteSessionStore(database)
 
+    def lock(self) -> RealmLock | None:
+        """Take the realm's server lock (``RealmLockedError`` if another server holds it).
+
+        Only a realm with files (the sqlite backend, isolated or not) has one: a ``memory`` realm keeps
+        nothing on disk that two servers could share, so it takes no lock."""
+        if self.database is None:
+            return None
+        return RealmLock.acquire(self.root, realm_id=self.realm_id)
+
+
+REVIVE_ATTEMPTS = 5
+REVIVE_BACKOFF_S = 0.05
+
 
 class SessionEntry:
     """A session actor as the server reaches it: every call runs off the event loop."""
@@ -88,10 +102,19 @@ class SessionEntry:
         self._proxy = handle.ref.proxy()
 
     async def current(self) -> SessionEntry:
-        """This entry, or its restarted successor when the actor died and someone restarts it."""
-        if self.revive is not None and not self.handle.ref.is_alive():
-            return await self.revive()
-        return self
+        """This entry, or its restarted successor when the actor died and someone restarts it.
+
+        A successor that dies again before it is reached (a member crashing twice in a row) is looked up
+        again, a few times, while its supervisor restarts it; then the session is reported as restarting."""
+        if self.revive is None or self.handle.ref.is_alive():
+            return self
+        for attempt in range(REVIVE_ATTEMPTS):
+            try:
+                return await self.revive()
+            except pykka.ActorDeadError:
+                await asyncio.sleep(REVIVE_BACKOFF_S * (attempt + 1))  # the supervisor is restarting it
+        raise SessionBusyError(f"session {self.session_id} is restarting (its actor crashed); try again",
+                               details={"session_id": self.session_id, "restarting": True})
 
     async def call(self, name: str, *args: Any, timeout: float = ASK_TIMEOUT) -> Any:
         """Call actor method ``name`` and await its answer without blocking the loop."""
@@ -173,11 +196,17 @@ class SessionDirectory:
         if entry is not None:
             await asyncio.to_thread(entry.handle.stop)
 
-    def stop_all(self, timeout: float = 30.0) -> None:
-        """Stop every actor (blocking; call from outside the event loop while it still runs)."""
+    def stop_all(self, timeout: float = 30.0) -> list[str]:
+        """Stop every actor (blocking; call from outside the event loop while it still runs).
+
+        Returns the ids of the sessions whose actor failed to stop (each also logged and recorded in
+        ``services.stop_failures``); stopping goes on for the others."""
         entries, self._entries = list(self._entries.values()), {}
+        failed: list[str] = []
         for entry in entries:
             try:
                 entry.handle.stop(timeout=timeout)
-            except Exception:  # stopping must go on for the others
-                pass
+            except Exception as exc:
+                failed.append(entry.session_id)
+                self.services.stop_failed(f"session {entry.session_id}: actor stop", exc)
+        return failed

@@ -7,11 +7,12 @@ actor in this process (e.g. after a restart) are readable; turns go through the 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
 from typing import Any
 
-from mobkat.contract import CONTRACT_VERSION
-from mobkat.errors import SessionNotFoundError, UnknownModelError
+from mobkat.contract import CONTRACT_VERSION, CURRENT
+from mobkat.errors import CorruptRecordError, SessionNotFoundError, UnknownModelError
 from mobkat.history import BlockAssistantRow, HistoryRow, UserRow, row_to_wire
 from mobkat.rpc.params import (
     DEFAULT_HISTORY_LIMIT,
@@ -38,6 +39,7 @@ from mobkat.session import TurnResult
 from mobkat.session.events import SessionEvent
 from mobkat.store import SessionMeta, SessionStore
 
+log = logging.getLogger(__name__)
 SERVER_NAME = "mobkat-rpc"
 CORE_FAMILY = "rpc"
 KNOWN_CAPABILITIES: dict[str, tuple[str, str]] = {
@@ -85,7 +87,7 @@ async def capabilities_get(call: Call, _params: NoParams) -> dict[str, Any]:
     for family in registry.families():
         if family.id not in KNOWN_CAPABILITIES and family.id != CORE_FAMILY:
             entries.append(CapabilityEntry(id=family.id, description=family.description, status="Available"))
-    return CapabilitiesResult(contract_version=CONTRACT_VERSION, capabilities=entries).model_dump(mode="json")
+    return CapabilitiesResult(contract_version=CURRENT, capabilities=entries).model_dump(mode="json")
 
 
 # -- turns -----------------------------------------------------------------------------------------
@@ -185,7 +187,11 @@ def _summaries(call: Call, params: SessionListParams) -> list[SessionSummary]:
     metas = metas[start:] if params.limit is None else metas[start:start + params.limit]
     summaries = []
     for meta in metas:
-        rows = host.store.history(meta.session_id)
+        try:
+            rows = host.store.history(meta.session_id)
+        except CorruptRecordError as exc:  # that session only; session/history names its bad row
+            log.warning("session/list: leaving session %s out: %s", meta.session_id, exc.message)
+            continue
         summaries.append(SessionSummary(
             session_id=meta.session_id, created_at=epoch_seconds(meta.created_at),
             updated_at=epoch_seconds(meta.updated_at), message_count=len(rows), total_tokens=_total_tokens(rows),

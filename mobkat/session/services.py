@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections import deque
+
 from openai import AsyncOpenAI
 
 from mobkat.catalog import Catalog
@@ -10,6 +13,9 @@ from mobkat.providers import redact
 from mobkat.providers.endpoints import ClientPool, EndpointResolver
 from mobkat.runtime import AsyncRuntime
 from mobkat.store import MemorySessionStore, SessionStore
+
+log = logging.getLogger(__name__)
+STOP_FAILURES_KEPT = 100
 
 
 class SessionServices:
@@ -32,6 +38,15 @@ class SessionServices:
         redact.install()
         self._owns_runtime = runtime is None
         self.runtime = runtime if runtime is not None else AsyncRuntime("mobkat-io")
+        self.stop_failures: deque[str] = deque(maxlen=STOP_FAILURES_KEPT)
+        """What failed to stop or close (newest last, at most 100), e.g. ``live channel X (session Y): close:
+        TimeoutError: ...``; each is also logged as a warning. Stopping goes on after a failure."""
+
+    def stop_failed(self, what: str, exc: BaseException) -> None:
+        """Record and log that ``what`` (e.g. ``live channel X (session Y): close``) failed to stop."""
+        failure = f"{what}: {type(exc).__name__}: {exc}"
+        log.warning("failed to stop %s", failure)
+        self.stop_failures.append(failure)
 
     def client_for(self, provider: str) -> AsyncOpenAI:
         """The ``AsyncOpenAI`` client for ``provider`` (call on the runtime's loop)."""
@@ -46,8 +61,8 @@ class SessionServices:
         if self.runtime.running:
             try:
                 self.runtime.run(self.clients.aclose(), timeout=10)
-            except Exception:  # closing is best effort; the loop stops regardless
-                pass
+            except Exception as exc:  # the loop stops regardless
+                self.stop_failed("provider clients: close", exc)
         if self._owns_runtime:
             self.runtime.stop()
 

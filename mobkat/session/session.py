@@ -27,7 +27,9 @@ from mobkat.history import (
 )
 from mobkat.providers.chat import ModelReply, complete, history_to_chat_messages
 from mobkat.providers.realtime_call import realtime_complete
+from mobkat.providers.realtime_items import DEFAULT_SEED_MAX_CHARS, RealtimeSeed
 from mobkat.session.events import EventSink, SessionEvent, ignore_event
+from mobkat.session.history_log import HistoryLog, stored_form
 from mobkat.session.services import SessionServices
 from mobkat.session.tools import DEFAULT_TOOL_TIMEOUT, ToolRegistry
 from mobkat.store import CommittedTurn, SessionMeta
@@ -66,9 +68,16 @@ def _add_usage(a: Usage, b: Usage) -> Usage:
 
 
 class Session:
-    """Owns id, model, provider, instructions, tools and history. Use :meth:`create` or :meth:`load`."""
+    """Owns id, model, provider, instructions, tools and history. Use :meth:`create` or :meth:`load`.
 
-    def __init__(self, meta: SessionMeta, services: SessionServices, tools: ToolRegistry | None = None) -> None:
+    The committed history is read from the store once, when the session is constructed, and kept in
+    memory (:class:`HistoryLog`); every commit appends to it, so turns never re-read the store.
+    """
+
+    def __init__(self, meta: SessionMeta, services: SessionServices, tools: ToolRegistry | None = None,
+                 *, history: Sequence[HistoryRow] | None = None) -> None:
+        """``history``: the session's committed rows when the caller knows them (``[]`` for a new session);
+        ``None`` reads them from the store, once."""
         self._meta = meta
         self.services = services
         self.tools = tools if tools is not None else ToolRegistry()
@@ -76,6 +85,7 @@ class Session:
         self._busy = threading.Lock()
         self._steered: deque[HistoryRow] = deque()
         self._commit_lock = threading.Lock()
+        self._log = HistoryLog(services.store.history(meta.session_id) if history is None else history)
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -97,11 +107,11 @@ class Session:
         meta = SessionMeta(session_id=session_id or str(uuid.uuid4()), model=profile.id, provider=profile.provider,
                            instructions=instructions, created_at=now, updated_at=now, labels=labels or {})
         services.store.create_session(meta)
-        return cls(meta, services, tools)
+        return cls(meta, services, tools, history=[])
 
     @classmethod
     def load(cls, services: SessionServices, session_id: str, tools: ToolRegistry | None = None) -> Session:
-        """Reopen a stored session (its history stays in the store)."""
+        """Reopen a stored session: its metadata and (once) its history are read from the store."""
         meta = services.store.get_session(session_id)
         if meta is None:
             raise SessionNotFoundError(f"session {session_id} not found", details={"session_id": session_id})
@@ -138,7 +148,27 @@ class Session:
         return self._meta.turn_count == 0
 
     def history(self, offset: int = 0, limit: int | None = None) -> list[HistoryRow]:
-        return self.services.store.history(self.id, offset=offset, limit=limit)
+        """Committed rows from ``offset``, at most ``limit`` (from memory: O(rows returned), any thread)."""
+        return self._log.rows(offset, limit)
+
+    @property
+    def message_count(self) -> int:
+        """Number of committed rows."""
+        return len(self._log)
+
+    def chat_messages(self, staged: Sequence[HistoryRow] = ()) -> list[dict[str, Any]]:
+        """The Chat Completions messages a model call sends: instructions, the committed history, ``staged``.
+
+        Each committed row is projected once and cached; a call costs a list copy plus the staged rows.
+        """
+        head = [{"role": "system", "content": self.instructions}] if self.instructions else []
+        return self._log.chat_messages(head, history_to_chat_messages("", staged))
+
+    def realtime_seed(self, max_chars: int | None = DEFAULT_SEED_MAX_CHARS,
+                      tail: Sequence[HistoryRow] = ()) -> RealtimeSeed:
+        """The committed history as Realtime seed items under a window of ``max_chars`` (None: all), then
+        ``tail`` (see :func:`mobkat.providers.realtime_items.build_seed`)."""
+        return self._log.realtime_seed(max_chars, tail)
 
     def set_instructions(self, instructions: str) -> None:
         self._meta = self._meta.model_copy(update={"instructions": instructions, "updated_at": utc_now()})
@@ -181,7 +211,12 @@ class Session:
 
     def _commit(self, rows: Sequence[HistoryRow], turn_id: str | None) -> CommittedTurn:
         meta = self._meta.model_copy(update={"turn_count": self._meta.turn_count + 1, "updated_at": utc_now()})
+        known = len(self._log)
         committed = self.services.store.commit_turn(self.id, rows, meta=meta, turn_id=turn_id)
+        if committed.message_count == known + len(rows):  # the store's rows [known, known + len) are these
+            self._log.append([stored_form(row) for row in rows])
+        else:  # a turn_id seen before, or another writer committed too: take what the store has beyond ours
+            self._log.append(self.services.store.history(self.id, offset=known))
         refreshed = self.services.store.get_session(self.id)
         self._meta = refreshed if refreshed is not None else meta
         return committed
@@ -212,14 +247,13 @@ class Session:
 
     async def _run_turn(self, user_input: TurnInput, on_event: EventSink) -> TurnResult:
         staged: list[HistoryRow] = opening_rows(user_input)
-        prior = self.history()
         usage, calls_made, tool_calls = Usage(), 0, 0
         on_event(SessionEvent(type="run_started"))
         reply = ModelReply("")
         while calls_made < MAX_MODEL_CALLS:
             staged += self._take_steered()
             on_event(SessionEvent(type="turn_started"))
-            reply = await self._call_model([*prior, *staged], on_event)
+            reply = await self._call_model(staged, on_event)
             calls_made += 1
             usage = _add_usage(usage, reply.usage)
             blocks = [AssistantBlock.text(reply.text)] if reply.text else []
@@ -248,17 +282,18 @@ class Session:
         on_event(SessionEvent(type="run_completed", text=reply.text))
         return result
 
-    async def _call_model(self, rows: list[HistoryRow], on_event: EventSink) -> ModelReply:
+    async def _call_model(self, staged: list[HistoryRow], on_event: EventSink) -> ModelReply:
+        """One model call on the committed history plus this turn's ``staged`` rows."""
         client = self.services.client_for(self.provider)
 
         def delta(text: str) -> None:
             on_event(SessionEvent(type="text_delta", delta=text))
 
         if self.profile.capabilities.realtime:
-            return await realtime_complete(client, self.model, self.instructions, rows,
+            seed = self._log.realtime_seed(DEFAULT_SEED_MAX_CHARS, staged)
+            return await realtime_complete(client, self.model, self.instructions, seed.items,
                                            self.tools.realtime_specs(), on_text_delta=delta)
-        messages = history_to_chat_messages(self.instructions, rows)
-        return await complete(client, self.model, messages, self.tools.specs(), on_text_delta=delta)
+        return await complete(client, self.model, self.chat_messages(staged), self.tools.specs(), on_text_delta=delta)
 
 
 TurnInput = str | HistoryRow | Sequence[HistoryRow]

@@ -5,7 +5,15 @@ See docs/simulator.md for the protocol subset, the reply rules and the fault scr
 """
 
 from mobkat.simulator.brain import BrainMessage, TextReply, ToolCallReply, think
-from mobkat.simulator.script import DEFAULT_RULES, ErrorSpec, Faults, SimulatorScript, ToolRule
+from mobkat.simulator.script import (
+    DEFAULT_RULES,
+    ErrorSpec,
+    Faults,
+    SimulatorScript,
+    Speech,
+    ToolRule,
+    Transcription,
+)
 from mobkat.simulator.server import Simulator
 from mobkat.simulator.stats import ClientEventRecord, SimulatorStats
 
@@ -18,8 +26,10 @@ __all__ = [
     "Simulator",
     "SimulatorScript",
     "SimulatorStats",
+    "Speech",
     "TextReply",
     "ToolCallReply",
     "ToolRule",
+    "Transcription",
     "think",
 ]

@@ -2,7 +2,8 @@
 
 Rules, in order (see docs/simulator.md):
 
-1. the conversation ends with tool results → ``Tool <name> returned: <output>`` (one per result);
+1. the conversation ends with tool results → ``Tool <name> returned: <output>`` (one per result); a voice
+   (realtime) acknowledges delivered ``send_message`` receipts in words instead of reading them out;
 2. the first tool rule whose tool is offered and whose pattern is found in the last user text →
    a call of that tool (never twice for one user message; ``once`` rules once per conversation);
 3. a question (``?`` or the word "recall") mentioning remember / codeword / recall → the latest
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,10 +29,12 @@ _MENTIONS_MEMORY = re.compile(r"\b(?:remember|codeword|recall)\b", re.IGNORECASE
 _RECALL_WORD = re.compile(r"\brecall\b", re.IGNORECASE)
 
 
-class BrainMessage(BaseModel):
-    """One conversation entry as the brain sees it: a role, its text and, for tools, the tool name."""
+class BrainMessage(NamedTuple):
+    """One conversation entry as the brain sees it: a role, its text and, for tools, the tool name.
 
-    model_config = ConfigDict(frozen=True)
+    A plain tuple, not a model: a request of N messages builds N of them, and their fields come from
+    input the chat and realtime front ends have already checked.
+    """
 
     role: Role
     text: str = ""
@@ -87,6 +90,8 @@ def _trailing_tool_results(messages: Sequence[BrainMessage]) -> list[BrainMessag
 def _rule_call(
     messages: Sequence[BrainMessage], last_user: int, offered: Sequence[str], rules: Sequence[ToolRule]
 ) -> ToolCallReply | None:
+    if not rules or not offered:
+        return None
     user_text = messages[last_user].text
     called_now = {m.tool for m in messages[last_user + 1 :] if m.role == "tool_call"}
     called_ever = {m.tool for m in messages if m.role == "tool_call"}
@@ -102,9 +107,25 @@ def _rule_call(
 _PEER_MESSAGE = re.compile(r"^Peer message from (?P<peer>[\w-]+):\s*(?P<body>.+)$", re.DOTALL)
 
 
-def think(messages: Sequence[BrainMessage], offered_tools: Sequence[str] = (), rules: Sequence[ToolRule] = ()) -> Reply:
-    """The deterministic reply to a conversation, given the offered tool names and tool rules."""
+_DELIVERY_RECEIPT = re.compile(r"^delivered to (?P<peer>[\w-]+) \(message \w+\)$")
+
+
+def _spoken_receipts(results: Sequence[BrainMessage]) -> str | None:
+    """What a voice says after its ``send_message`` calls were delivered (None if any result is another)."""
+    peers = [m.group("peer") for r in results
+             if r.tool == "send_message" and (m := _DELIVERY_RECEIPT.match(r.text.strip()))]
+    if len(peers) != len(results):
+        return None
+    return f"I've passed that on to {' and '.join(dict.fromkeys(peers))}; I'll tell you what they say."
+
+
+def think(messages: Sequence[BrainMessage], offered_tools: Sequence[str] = (), rules: Sequence[ToolRule] = (),
+          *, voice: bool = False) -> Reply:
+    """The deterministic reply to a conversation, given the offered tool names and tool rules.
+    ``voice`` (realtime): delivered ``send_message`` receipts are acknowledged in words, not read out."""
     results = _trailing_tool_results(messages)
+    if results and voice and (spoken := _spoken_receipts(results)) is not None:
+        return TextReply(text=spoken)
     if results:
         return TextReply(text=" ".join(f"Tool {r.tool or 'unknown'} returned: {r.text}" for r in results))
     last_user = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "user"), None)

@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 import time
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp import web
@@ -21,38 +22,100 @@ from openai.types.chat.chat_completion_message_function_tool_call import (
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mobkat.audio import ms_for_chars
-from mobkat.simulator.brain import BrainMessage, Reply, TextReply, think
+from mobkat.simulator.brain import BrainMessage, Reply, Role, TextReply, think
 from mobkat.simulator.control import SimulatorControl
+from mobkat.simulator.stats import ChatServed
 
 ARGUMENT_CHUNK_CHARS = 24
 _ids = itertools.count(1)
 
 
-class ChatMessageIn(BaseModel):
-    """One request message (only the fields the simulator reads; the rest is accepted and ignored)."""
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+_ROLE_CHOICES = "'system', 'developer', 'user', 'assistant', 'tool' or 'function'"
 
-    model_config = ConfigDict(extra="allow")
 
-    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[dict[str, Any]] | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    tool_call_id: str | None = None
-    name: str | None = None
+class RequestError(Exception):
+    """A request the real API would refuse with 400; ``param`` names the field (``messages.3.role``)."""
 
-    @property
-    def text(self) -> str:
-        if isinstance(self.content, str):
-            return self.content
-        return "\n".join(str(p.get("text", "")) for p in self.content or [] if p.get("type") == "text")
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    """A request's messages as the brain reads them, and the prompt's token count (4 characters a token)."""
+
+    messages: list[BrainMessage]
+    prompt_tokens: int
+
+
+def _parts_text(content: Any, index: int) -> str:
+    """The text of a content that is not a plain string (``None`` or a list of parts)."""
+    if content is None:
+        return ""
+    if not isinstance(content, list):
+        raise RequestError("Input should be a valid string or a list of content parts", f"messages.{index}.content")
+    texts = []
+    for number, part in enumerate(content):
+        if not isinstance(part, dict):
+            raise RequestError("Input should be a valid dictionary", f"messages.{index}.content.{number}")
+        if part.get("type") == "text":
+            texts.append(str(part.get("text", "")))
+    return "\n".join(texts)
+
+
+_SPEAKERS: dict[Any, Role] = {"system": "system", "developer": "system", "user": "user"}
+
+
+def read_messages(messages: list[Any]) -> ChatPrompt:
+    """Check the request's messages as the API does (an object with a known role, string or part-list content, a
+    ``tool_call_id`` on tool results) and read them for the brain: one pass, no model per message."""
+    names: dict[str, str] = {}
+    out: list[BrainMessage] = []
+    append = out.append
+    tokens = 0
+    for index, message in enumerate(messages):
+        if type(message) is not dict:
+            raise RequestError("Input should be a valid dictionary", f"messages.{index}")
+        role = message.get("role")
+        content = message.get("content")
+        text = content if type(content) is str else _parts_text(content, index)
+        speaker = _SPEAKERS.get(role)
+        if speaker is not None:
+            append(BrainMessage(speaker, text))
+            tokens += len(text) // 4 + 1
+        elif role == "assistant":
+            if text:
+                append(BrainMessage("assistant", text))
+                tokens += len(text) // 4 + 1
+            calls = message.get("tool_calls") or []
+            if not isinstance(calls, list):
+                raise RequestError("Input should be a valid list", f"messages.{index}.tool_calls")
+            for call in calls:
+                function = (call.get("function") if isinstance(call, dict) else None) or {}
+                names[str(call.get("id"))] = str(function.get("name"))
+                arguments = str(function.get("arguments", ""))
+                append(BrainMessage("tool_call", arguments, function.get("name")))
+                tokens += len(arguments) // 4 + 1
+        elif role in ("tool", "function"):
+            call_id = message.get("tool_call_id")
+            if role == "tool" and not isinstance(call_id, str):
+                raise RequestError("Field required", f"messages.{index}.tool_call_id")
+            append(BrainMessage("tool_result", text, names.get(call_id or "", message.get("name"))))
+            tokens += len(text) // 4 + 1
+        else:
+            raise RequestError(f"Input should be {_ROLE_CHOICES}", f"messages.{index}.role")
+    return ChatPrompt(out, tokens)
 
 
 class ChatRequest(BaseModel):
-    """A chat completions request body."""
+    """A chat completions request body. ``messages`` are checked by :func:`read_messages`, in one pass."""
 
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1)
-    messages: list[ChatMessageIn] = Field(min_length=1)
+    messages: list[Any] = Field(min_length=1)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
@@ -72,26 +135,8 @@ class ChatRequest(BaseModel):
         return names
 
     def brain_messages(self) -> list[BrainMessage]:
-        names: dict[str, str] = {}
-        out: list[BrainMessage] = []
-        for message in self.messages:
-            if message.role in ("system", "developer"):
-                out.append(BrainMessage(role="system", text=message.text))
-            elif message.role == "user":
-                out.append(BrainMessage(role="user", text=message.text))
-            elif message.role == "assistant":
-                if message.text:
-                    out.append(BrainMessage(role="assistant", text=message.text))
-                for call in message.tool_calls or []:
-                    function = call.get("function") or {}
-                    names[str(call.get("id"))] = str(function.get("name"))
-                    out.append(
-                        BrainMessage(role="tool_call", tool=function.get("name"), text=function.get("arguments", ""))
-                    )
-            else:
-                tool = names.get(message.tool_call_id or "", message.name)
-                out.append(BrainMessage(role="tool_result", tool=tool, text=message.text))
-        return out
+        """The messages as the brain reads them (raises :class:`RequestError` on a malformed one)."""
+        return read_messages(self.messages).messages
 
 
 def _error(status: int, message: str, param: str | None = None) -> web.Response:
@@ -99,13 +144,12 @@ def _error(status: int, message: str, param: str | None = None) -> web.Response:
     return web.json_response(body, status=status)
 
 
-def _usage(messages: list[BrainMessage], output: str) -> CompletionUsage:
-    prompt = sum(len(m.text) // 4 + 1 for m in messages)
+def _usage(prompt: int, output: str) -> CompletionUsage:
     completion = len(output) // 4 + 1
     return CompletionUsage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
 
 
-def completion(request: ChatRequest, reply: Reply, messages: list[BrainMessage]) -> ChatCompletion:
+def completion(request: ChatRequest, reply: Reply, conversation: ChatPrompt) -> ChatCompletion:
     """The non-streaming answer."""
     number = next(_ids)
     if isinstance(reply, TextReply):
@@ -125,11 +169,11 @@ def completion(request: ChatRequest, reply: Reply, messages: list[BrainMessage])
         created=int(time.time()),
         model=request.model,
         choices=[cc.Choice(index=0, finish_reason=finish, message=message, logprobs=None)],
-        usage=_usage(messages, output),
+        usage=_usage(conversation.prompt_tokens, output),
     )
 
 
-def completion_chunks(request: ChatRequest, reply: Reply, messages: list[BrainMessage]) -> list[ChatCompletionChunk]:
+def completion_chunks(request: ChatRequest, reply: Reply, conversation: ChatPrompt) -> list[ChatCompletionChunk]:
     """The streamed answer, chunk by chunk (a usage chunk last if ``stream_options.include_usage``)."""
     number = next(_ids)
     created = int(time.time())
@@ -167,14 +211,17 @@ def completion_chunks(request: ChatRequest, reply: Reply, messages: list[BrainMe
             out.append(make(chunk.ChoiceDelta(tool_calls=[chunk.ChoiceDeltaToolCall(index=0, function=piece)])))
         out.append(make(chunk.ChoiceDelta(), "tool_calls"))
     if (request.stream_options or {}).get("include_usage"):
-        out.append(make(None, usage=_usage(messages, output)))
+        out.append(make(None, usage=_usage(conversation.prompt_tokens, output)))
     return out
 
 
 async def handle_chat(request: web.Request, control: SimulatorControl) -> web.StreamResponse:
-    """Serve one chat completion request as OpenAI would."""
+    """Serve one chat completion request as OpenAI would. The body is parsed once (``json.loads``); the
+    messages are checked and read in one pass (:func:`read_messages`)."""
+    raw = await request.read()
+    parsing_at = time.monotonic()
     try:
-        body = await request.json()
+        body = json.loads(raw)
     except ValueError as exc:
         return _error(400, f"We could not parse the JSON body of your request: {exc}")
     if not isinstance(body, dict):
@@ -182,22 +229,32 @@ async def handle_chat(request: web.Request, control: SimulatorControl) -> web.St
     control.stats.chat_request(body)
     try:
         chat = ChatRequest.model_validate(body)
+        conversation = read_messages(chat.messages)
     except ValidationError as exc:
         first = exc.errors()[0]
         param = ".".join(str(p) for p in first["loc"])
         return _error(400, f"Invalid request: {param}: {first['msg']}", param or None)
+    except RequestError as exc:
+        return _error(400, f"Invalid request: {exc.param}: {exc}", exc.param)
     script = control.script
-    messages = chat.brain_messages()
-    reply = think(messages, chat.offered_tools(), list(script.tool_rules))
+    reply = think(conversation.messages, chat.offered_tools(), list(script.tool_rules))
     if not chat.stream:
-        return web.json_response(text=completion(chat, reply, messages).model_dump_json(exclude_unset=True))
+        answer = web.json_response(text=completion(chat, reply, conversation).model_dump_json(exclude_unset=True))
+        control.stats.chat_done(ChatServed(parsing_at, time.monotonic(), len(raw)))  # the body is ready to send
+        return answer
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
-    for index, piece in enumerate(completion_chunks(chat, reply, messages)):
-        delta = piece.choices[0].delta.content if piece.choices else None
-        if index and delta and script.pace:
-            await asyncio.sleep(script.pace * ms_for_chars(len(delta.encode())) / 1000)
-        await response.write(f"data: {piece.model_dump_json(exclude_unset=True)}\n\n".encode())
+    pieces = completion_chunks(chat, reply, conversation)
+    events = [f"data: {piece.model_dump_json(exclude_unset=True)}\n\n".encode() for piece in pieces]
+    if script.pace:
+        for index, (piece, event) in enumerate(zip(pieces, events, strict=True)):
+            delta = piece.choices[0].delta.content if piece.choices else None
+            if index and delta:
+                await asyncio.sleep(script.pace * ms_for_chars(len(delta.encode())) / 1000)
+            await response.write(event)
+    else:  # as fast as possible: the whole stream in one write
+        await response.write(b"".join(events))
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
+    control.stats.chat_done(ChatServed(parsing_at, time.monotonic(), len(raw)))
     return response

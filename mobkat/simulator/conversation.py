@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mobkat.audio import heard_prefix
 from mobkat.simulator.brain import BrainMessage
+from mobkat.simulator.speech import said_by
 
 PartType = Literal["input_text", "input_audio", "output_text", "output_audio"]
 ItemStatus = Literal["completed", "incomplete", "in_progress"]
@@ -13,13 +15,20 @@ ItemStatus = Literal["completed", "incomplete", "in_progress"]
 
 @dataclass
 class Part:
-    """One content part. ``heard`` is what the model understood of input audio (decoded codec)."""
+    """One content part. ``heard`` is what the model understood of input audio (decoded codec);
+    ``ends_ms`` is when each transcript character of generated audio was spoken (empty: 20 ms per byte)."""
 
     type: PartType
     text: str | None = None
     transcript: str | None = None
     heard: str | None = None
     audio_ms: int = 0
+    ends_ms: tuple[int, ...] = ()
+
+    def heard_at(self, ms: int) -> str:
+        """The transcript spoken within the first ``ms`` of this part's audio."""
+        text = self.transcript or ""
+        return said_by(text, self.ends_ms, ms) if self.ends_ms else heard_prefix(text, ms)
 
     @property
     def meaning(self) -> str:

@@ -17,6 +17,7 @@ from openai.types.realtime import (
     ConversationItemDeletedEvent,
     ConversationItemDone,
     ConversationItemInputAudioTranscriptionCompletedEvent,
+    ConversationItemInputAudioTranscriptionFailedEvent,
     ConversationItemTruncatedEvent,
     InputAudioBufferClearedEvent,
     InputAudioBufferCommittedEvent,
@@ -53,6 +54,9 @@ from openai.types.realtime import realtime_conversation_item_system_message as s
 from openai.types.realtime import realtime_conversation_item_user_message as user_msg
 from openai.types.realtime.conversation_item_input_audio_transcription_completed_event import (
     UsageTranscriptTextUsageDuration,
+)
+from openai.types.realtime.conversation_item_input_audio_transcription_failed_event import (
+    Error as TranscriptionError,
 )
 from openai.types.realtime.realtime_server_event import ConversationItemRetrieved
 from openai.types.realtime.response_content_part_added_event import Part as AddedPart
@@ -217,6 +221,17 @@ class EventFactory:
             content_index=content_index,
             transcript=transcript,
             usage=UsageTranscriptTextUsageDuration(type="duration", seconds=seconds),
+        )
+
+    def transcription_failed(
+        self, item_id: str, content_index: int, code: str, message: str
+    ) -> ConversationItemInputAudioTranscriptionFailedEvent:
+        return ConversationItemInputAudioTranscriptionFailedEvent(
+            event_id=self._id(),
+            type="conversation.item.input_audio_transcription.failed",
+            item_id=item_id,
+            content_index=content_index,
+            error=TranscriptionError(type="transcription_error", code=code, message=message),
         )
 
     # -- input audio buffer ----------------------------------------------------------------

@@ -17,7 +17,8 @@ from openai import BaseModel as SdkModel
 from openai.types.realtime import RealtimeClientEvent
 from pydantic import ValidationError
 
-from mobkat.audio import duration_ms, heard_prefix, transcribe
+from mobkat.audio import duration_ms, transcribe
+from mobkat.simulator import bounds
 from mobkat.simulator import session_config as cfg
 from mobkat.simulator.client_items import item_from_client
 from mobkat.simulator.control import SimulatorControl
@@ -25,6 +26,7 @@ from mobkat.simulator.conversation import Conversation, ConversationError, Item,
 from mobkat.simulator.events import EventFactory, encode
 from mobkat.simulator.responder import Modality, ResponseRequest, ResponseRun
 from mobkat.simulator.script import ErrorSpec, SimulatorScript
+from mobkat.simulator.transcripts import InputTranscripts
 from mobkat.simulator.vad import InputAudioBuffer, VadEvent
 
 
@@ -69,6 +71,7 @@ class RealtimeConnection:
         self._transport = request.transport
         self._buffer = InputAudioBuffer()
         self._speech_item: str | None = None
+        self._transcripts = InputTranscripts(self)
         self._send_lock = asyncio.Lock()
         self._woken = asyncio.Event()
         self._gone = False
@@ -213,8 +216,8 @@ class RealtimeConnection:
                     f"Invalid {event_type} event: {where}: {first['msg']}", param=where or None
                 ) from exc
             await getattr(self, "_on_" + str(event_type).replace(".", "_"))(data)
-        except (ClientEventError, ConversationError, cfg.SessionConfigError) as exc:
-            code = exc.code if isinstance(exc, ClientEventError) else "invalid_value"
+        except (ClientEventError, ConversationError, cfg.SessionConfigError, bounds.LimitExceeded) as exc:
+            code = exc.code if isinstance(exc, ClientEventError | bounds.LimitExceeded) else "invalid_value"
             await self._error(str(exc), code=code, param=getattr(exc, "param", None), client_event_id=event_id)
 
     async def _error(self, message: str, **fields: Any) -> None:
@@ -238,6 +241,7 @@ class RealtimeConnection:
 
     # -- input audio --------------------------------------------------------------------------------
     async def _on_input_audio_buffer_append(self, data: dict[str, Any]) -> None:
+        bounds.check_append(data["audio"], self._buffer.buffered_bytes)
         try:
             pcm = base64.b64decode(data["audio"], validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -280,6 +284,7 @@ class RealtimeConnection:
         await self.send(self.events.cleared())
 
     async def _commit_audio(self, pcm: bytes, item_id: str) -> None:
+        bounds.check_room(self.conversation)
         part = Part(type="input_audio", heard=transcribe(pcm), audio_ms=duration_ms(pcm))
         item = Item(id=item_id, type="message", role="user", parts=[part])
         previous = self.conversation.insert(item)
@@ -287,8 +292,7 @@ class RealtimeConnection:
         await self.send(self.events.item_added(item, previous))
         await self.send(self.events.item_done(item, previous))
         if cfg.transcription_enabled(self.session):
-            part.transcript = part.heard
-            await self.send(self.events.transcription_completed(item_id, 0, part.heard or "", part.audio_ms / 1000))
+            await self._transcripts.committed(item_id, part)
 
     async def _on_output_audio_buffer_clear(self, data: dict[str, Any]) -> None:
         raise ClientEventError(
@@ -300,6 +304,7 @@ class RealtimeConnection:
     # -- conversation ------------------------------------------------------------------------------
     async def _on_conversation_item_create(self, data: dict[str, Any]) -> None:
         item = item_from_client(data["item"], self.new_id)
+        bounds.check_room(self.conversation, item)
         previous = self.conversation.insert(item, data.get("previous_item_id"))
         await self.send(self.events.item_added(item, previous))
         await self.send(self.events.item_done(item, previous))
@@ -324,7 +329,7 @@ class RealtimeConnection:
                 f"audio_end_ms {end_ms} is outside the audio of this item (0..{part.audio_ms} ms).",
                 param="audio_end_ms",
             )
-        part.transcript = heard_prefix(part.transcript or "", end_ms)
+        part.transcript = part.heard_at(end_ms)
         part.audio_ms = end_ms
         await self.send(self.events.item_truncated(item.id, index, end_ms))
 
@@ -336,6 +341,7 @@ class RealtimeConnection:
                 "Wait until the response is finished before creating a new one.",
                 code="conversation_already_has_active_response",
             )
+        bounds.check_room(self.conversation)
         self._start_response(data.get("response") or {})
 
     def _start_response(self, params: dict[str, Any]) -> None:
@@ -361,6 +367,7 @@ class RealtimeConnection:
     async def _run_response(self, run: ResponseRun) -> None:
         try:
             await run.run()
+            await self._transcripts.after_response()  # transcripts the script holds until response.done
         except ConnectionDropped:
             await self._ws.close()
         except Exception:  # a simulator bug: report it on the wire, keep serving

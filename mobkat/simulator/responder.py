@@ -21,11 +21,12 @@ from openai.types.realtime.realtime_response_usage_output_token_details import (
     RealtimeResponseUsageOutputTokenDetails,
 )
 
-from mobkat.audio import bytes_for_ms, duration_ms, encode_speech, heard_prefix, ms_for_chars
+from mobkat.audio import bytes_for_ms, duration_ms, ms_for_chars
 from mobkat.simulator.brain import BrainMessage, Reply, TextReply, think
 from mobkat.simulator.conversation import Conversation, Item, Part
 from mobkat.simulator.events import EventFactory, Where, item_model
 from mobkat.simulator.script import SimulatorScript
+from mobkat.simulator.speech import speak
 
 AUDIO_CHUNK_MS = 100
 PCM = AudioPCM(type="audio/pcm", rate=24000)
@@ -107,7 +108,7 @@ class ResponseRun:
             else:
                 self._context = self.host.conversation.brain_messages()
             script = self.host.script
-            reply: Reply = think(self._context, self.request.offered_tools, list(script.tool_rules))
+            reply: Reply = think(self._context, self.request.offered_tools, list(script.tool_rules), voice=True)
             if self._cancel.is_set():
                 pass  # cancelled before any output: response.done with an empty output
             elif isinstance(reply, TextReply):
@@ -158,18 +159,22 @@ class ResponseRun:
         await self._finish_item(item, 0, previous)
 
     async def _stream_audio(self, text: str, part: Part, where: Where) -> None:
-        pcm = encode_speech(text)
+        speech = speak(text, self.host.script.speech.word_gaps_ms)
+        pcm, part.ends_ms = speech.pcm, speech.ends_ms
         step = bytes_for_ms(AUDIO_CHUNK_MS)
+        in_flight = self.host.script.speech.cancel_lag_chunks  # chunks still sent after a cancel
         for offset in range(0, len(pcm), step):
             if offset:
                 await self._pause(self.host.script.pace * AUDIO_CHUNK_MS / 1000)
             if self._cancel.is_set():
-                break
+                if in_flight <= 0:
+                    break
+                in_flight -= 1
             chunk = pcm[offset : offset + step]
             spoken_ms = duration_ms(pcm[: offset + len(chunk)])
             await self.host.send(self.host.events.audio_delta(where, base64.b64encode(chunk).decode("ascii")))
             part.audio_ms = spoken_ms
-            said = heard_prefix(text, spoken_ms)
+            said = speech.said_by(spoken_ms)
             delta = said[len(part.transcript or "") :]
             if delta:
                 await self.host.send(self.host.events.transcript_delta(where, delta))

@@ -123,12 +123,53 @@ class Faults(BaseModel):
     expire_after_s: float | None = Field(default=None, ge=0.0)
 
 
+class Transcription(BaseModel):
+    """How the transcription of committed input audio reaches the client (when the session turned on
+    ``audio.input.transcription``).
+
+    By default it comes at once, before the response the input starts. The real service transcribes
+    asynchronously, so ``late_s`` sends it that many seconds after the next ``response.done``
+    instead, and ``fail`` sends ``conversation.item.input_audio_transcription.failed`` (the model
+    still heard the audio) instead of ``.completed``.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    late_s: float | None = Field(default=None, ge=0.0)
+    fail: bool = False
+
+
+class Speech(BaseModel):
+    """How replies are spoken.
+
+    ``word_gaps_ms``: each single space between two words is a pause of this many ms (taken in
+    turn) instead of a 20 ms tone, so the audio time per transcript character varies while the
+    words still decode the same. ``cancel_lag_chunks``: audio chunks (each with its transcript
+    delta) that still go out after a response is cancelled, like deltas already in flight on the
+    real service.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    word_gaps_ms: list[int] = Field(default_factory=list)
+    cancel_lag_chunks: int = Field(default=0, ge=0)
+
+    @field_validator("word_gaps_ms")
+    @classmethod
+    def _gaps_in_range(cls, gaps: list[int]) -> list[int]:
+        if any(not 10 <= gap <= 10_000 for gap in gaps):
+            raise ValueError(f"word_gaps_ms {gaps}: every pause must be 10..10000 ms (a shorter one would "
+                             "not separate words)")
+        return gaps
+
+
 DEFAULT_RULES: list[ToolRule] = []
 """Tool rules every new script starts with (none yet; peer-relay heuristics may come here)."""
 
 
 class SimulatorScript(BaseModel):
-    """Everything scriptable: ``tool_rules`` (first match wins), ``faults`` and ``pace``.
+    """Everything scriptable: ``tool_rules`` (first match wins), ``faults``, ``pace``, ``transcription``
+    and ``speech``.
 
     ``pace`` is wall-clock seconds per second of generated audio (0 = as fast as possible);
     text-only responses are paced as if spoken.
@@ -139,3 +180,5 @@ class SimulatorScript(BaseModel):
     tool_rules: list[ToolRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
     faults: Faults = Field(default_factory=Faults)
     pace: float = Field(default=0.0, ge=0.0)
+    transcription: Transcription = Field(default_factory=Transcription)
+    speech: Speech = Field(default_factory=Speech)

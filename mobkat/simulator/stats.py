@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,19 +23,46 @@ class ClientEventRecord:
     audio_bytes: int = 0
 
 
+@dataclass(frozen=True)
+class ChatServed:
+    """One chat completion request as the server handled it (``time.monotonic()`` stamps).
+
+    ``parsing_at``: the body was read off the socket, parsing starts; ``finished_at``: the last byte of the
+    answer was written. The difference is the provider's own time for the request.
+    """
+
+    parsing_at: float
+    finished_at: float
+    body_bytes: int
+
+    @property
+    def seconds(self) -> float:
+        return self.finished_at - self.parsing_at
+
+
+RECENT_CLIENT_EVENTS = 1024
+RECENT_CHAT_REQUESTS = 8
+
+
 class SimulatorStats:
-    """Counters and logs of a simulator; every accessor returns a copy, safe to read while it runs."""
+    """Counters and logs of a simulator; every accessor returns a copy, safe to read while it runs.
+
+    With ``record_frames=False`` (long-running servers) server frames are only counted, and only the last
+    ``RECENT_CLIENT_EVENTS`` client events (and chat timings) and ``RECENT_CHAT_REQUESTS`` chat bodies are kept.
+    """
 
     def __init__(self, *, record_frames: bool = True) -> None:
         self._record_frames = record_frames
         self._changed = threading.Condition()
         self._connections = 0
         self._open: set[int] = set()
-        self._client_events: list[ClientEventRecord] = []
+        self._client_events: deque[ClientEventRecord] = deque(
+            maxlen=None if record_frames else RECENT_CLIENT_EVENTS)
         self._server_frames: dict[int, list[str]] = {}
         self._server_times: dict[int, list[float]] = {}
-        self._chat_requests: list[dict[str, Any]] = []
+        self._chat_requests: deque[dict[str, Any]] = deque(maxlen=None if record_frames else RECENT_CHAT_REQUESTS)
         self._frames_sent = 0
+        self._chat_served: deque[ChatServed] = deque(maxlen=None if record_frames else RECENT_CLIENT_EVENTS)
 
     # -- read side -----------------------------------------------------------------------
     @property
@@ -86,6 +114,12 @@ class SimulatorStats:
         with self._changed:
             return list(self._chat_requests)
 
+    @property
+    def chat_served(self) -> list[ChatServed]:
+        """When each chat completion request was served (server-side timing), in order."""
+        with self._changed:
+            return list(self._chat_served)
+
     def wait_for(self, predicate: Callable[[SimulatorStats], bool], timeout: float = 10.0) -> bool:
         """Block until ``predicate(stats)`` holds (re-checked on every change); False on timeout."""
         deadline = time.monotonic() + timeout
@@ -102,8 +136,9 @@ class SimulatorStats:
         with self._changed:
             self._connections += 1
             self._open.add(self._connections)
-            self._server_frames[self._connections] = []
-            self._server_times[self._connections] = []
+            if self._record_frames:  # a long-running server keeps nothing per connection
+                self._server_frames[self._connections] = []
+                self._server_times[self._connections] = []
             self._changed.notify_all()
             return self._connections
 
@@ -124,6 +159,11 @@ class SimulatorStats:
                 self._server_frames.setdefault(connection, []).append(raw)
                 self._server_times.setdefault(connection, []).append(sent_at)
             self._frames_sent += 1
+            self._changed.notify_all()
+
+    def chat_done(self, record: ChatServed) -> None:
+        with self._changed:
+            self._chat_served.append(record)
             self._changed.notify_all()
 
     def chat_request(self, body: dict[str, Any]) -> None:

@@ -58,6 +58,11 @@ class InputAudioBuffer:
     def end(self) -> int:
         return self._start + len(self._audio) // SAMPLE_WIDTH
 
+    @property
+    def buffered_bytes(self) -> int:
+        """PCM bytes held now (bounded by the connection: see ``mobkat.simulator.bounds``)."""
+        return len(self._audio)
+
     def buffered_ms(self) -> int:
         return _ms(len(self._audio) // SAMPLE_WIDTH)
 

@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import msgpack
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mobkat.errors import InvalidInputError, SessionNotFoundError, StoreError
+from mobkat.errors import CorruptRecordError, InvalidInputError, SessionNotFoundError, StoreError
 from mobkat.history import (
     BlockAssistantRow,
     HistoryRow,
@@ -65,7 +65,9 @@ class SessionStore(Protocol):
     """Durable sessions and their history. Every method is thread-safe.
 
     A turn is the unit of commit: all its rows appear together or not at all. Unknown session
-    ids raise ``SessionNotFoundError``; I/O and integrity failures raise ``StoreError``.
+    ids raise ``SessionNotFoundError``; I/O and integrity failures raise ``StoreError``. A stored
+    record that cannot be decoded is a ``CorruptRecordError`` (a ``StoreError``) for its session only:
+    ``list_sessions`` leaves that session out (with a log line) and the record is never rewritten.
     """
 
     def create_session(self, meta: SessionMeta) -> None:
@@ -81,7 +83,8 @@ class SessionStore(Protocol):
         ...
 
     def list_sessions(self, *, include_archived: bool = False) -> list[SessionMeta]:
-        """All sessions ordered by ``created_at``, then ``session_id``."""
+        """All sessions ordered by ``created_at``, then ``session_id`` (sessions whose record cannot be
+        decoded are left out and logged; ``get_session`` of one raises ``CorruptRecordError``)."""
         ...
 
     def archive_session(self, session_id: str) -> None:
@@ -125,12 +128,29 @@ def encode_row(row: HistoryRow) -> bytes:
     return data
 
 
-def decode_row(blob: bytes, *, where: str) -> HistoryRow:
-    """Parse msgpack bytes back into a row; ``where`` names the record in the error."""
+def _problem(exc: Exception) -> str:
+    """What is wrong with a record, without echoing its content (pydantic errors would quote the input)."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "record"
+        return f"{exc.error_count()} validation error(s), first at {where}: {first['msg']}"
+    if isinstance(exc, msgpack.UnpackException) and not str(exc):
+        return f"{type(exc).__name__}: the bytes are not valid msgpack"
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def decode_row(blob: bytes, *, session_id: str, index: int, where: str) -> HistoryRow:
+    """Parse msgpack bytes back into row ``index`` of ``session_id``; ``where`` names the record (file, key).
+
+    An undecodable row is a ``CorruptRecordError`` for that session only; the stored bytes stay as they are.
+    """
     try:
         return row_from_wire(msgpack.unpackb(blob, raw=False))
     except (ValueError, TypeError, msgpack.UnpackException, ValidationError) as exc:
-        raise StoreError(f"corrupt history row at {where}: {exc}", details={"where": where}) from exc
+        raise CorruptRecordError(
+            f"session {session_id}: history row {index} cannot be decoded ({_problem(exc)}); corrupt history row "
+            f"at {where}. The row is kept as stored: restore the store from a backup to read this session",
+            details={"session_id": session_id, "row_index": index, "where": where}) from exc
 
 
 def encode_meta(meta: SessionMeta) -> bytes:
@@ -139,12 +159,15 @@ def encode_meta(meta: SessionMeta) -> bytes:
     return data
 
 
-def decode_meta(blob: bytes, *, where: str) -> SessionMeta:
-    """Parse msgpack bytes back into ``SessionMeta``."""
+def decode_meta(blob: bytes, *, session_id: str, where: str) -> SessionMeta:
+    """Parse msgpack bytes back into ``SessionMeta``; an undecodable record is a ``CorruptRecordError``."""
     try:
         return SessionMeta.model_validate(msgpack.unpackb(blob, raw=False))
     except (ValueError, TypeError, msgpack.UnpackException, ValidationError) as exc:
-        raise StoreError(f"corrupt session record at {where}: {exc}", details={"where": where}) from exc
+        raise CorruptRecordError(
+            f"session {session_id}: its session record cannot be decoded ({_problem(exc)}); corrupt session "
+            f"record at {where}. The record is kept as stored: restore the store from a backup to use this session",
+            details={"session_id": session_id, "where": where}) from exc
 
 
 def turn_digest(encoded_rows: Sequence[bytes]) -> bytes:

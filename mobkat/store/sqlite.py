@@ -6,13 +6,17 @@ returned ``commit_turn`` durable; a turn killed before its ``COMMIT`` leaves no 
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
-from mobkat.errors import StoreError
+from mobkat.errors import CorruptRecordError, StoreError
 from mobkat.history import HistoryRow, utc_now
 from mobkat.store.base import (
     CommittedTurn,
@@ -33,6 +37,9 @@ from mobkat.store.base import (
 )
 
 SCHEMA_VERSION = 1  # kept in ``PRAGMA user_version``
+SQLITE_HEADER = b"SQLite format 3\x00"
+TABLES = frozenset({"sessions", "messages", "turns"})
+log = logging.getLogger(__name__)
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sessions (
@@ -90,19 +97,67 @@ class SqliteSessionStore:
         except OSError as exc:
             raise StoreError(f"cannot create the directory of session store {self.path}: {exc}") from exc
         self._conn: sqlite3.Connection | None = None
+        if not self.path.exists():
+            self._create(busy_timeout_s)
+        self._check_file()
+        self._conn = self._open(self.path, busy_timeout_s, create=False)
+
+    def _open(self, path: Path, busy_timeout_s: float, *, create: bool) -> sqlite3.Connection:
+        """A configured connection; ``create=False`` never creates the file (SQLite's ``mode=rw``)."""
+        uri = f"file:{quote(str(path.absolute()))}?mode={'rwc' if create else 'rw'}"
         try:
-            conn = sqlite3.connect(
-                self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
+            conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_s, isolation_level=None,
+                                   check_same_thread=False)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open session store {self.path}: {exc}") from exc
-        self._conn = conn
+            raise StoreError(f"cannot open session store {self.path}: {exc}",
+                             details={"path": str(self.path)}) from exc
         try:
             self._configure(conn, busy_timeout_s)
         except BaseException:
-            self._conn = None
             conn.close()
             raise
+        return conn
+
+    def _create(self, busy_timeout_s: float) -> None:
+        """Make a new store atomically: build it beside ``path``, then hard-link it into place.
+
+        So ``path`` never exists half-made (never 0 bytes), and a 0-byte ``path`` always means a store
+        that lost its contents. A process that loses the race uses the winner's file."""
+        building = self.path.with_name(f".{self.path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.new")
+        try:
+            self._open(building, busy_timeout_s, create=True).close()  # closing checkpoints the WAL into it
+            try:
+                os.link(building, self.path)
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links: move it, if nobody was first
+                if not self.path.exists():
+                    os.replace(building, self.path)
+        except OSError as exc:
+            raise StoreError(f"cannot create session store {self.path}: {exc}",
+                             details={"path": str(self.path)}) from exc
+        finally:
+            for leftover in (building, building.with_name(building.name + "-wal"),
+                             building.with_name(building.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+
+    def _check_file(self) -> None:
+        """Refuse a store file that is empty or not SQLite: it is never silently re-created or overwritten."""
+        try:
+            with self.path.open("rb") as file:
+                header = file.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            raise StoreError(f"cannot read session store {self.path}: {exc}", details={"path": str(self.path)}) from exc
+        if not header:
+            raise StoreError(
+                f"session store {self.path} is empty (0 bytes): a store that existed has lost its contents, so it "
+                "is not opened (opening it would silently start an empty realm). Restore it from a backup, or "
+                "move it away to start a new store", details={"path": str(self.path), "problem": "empty"})
+        if header != SQLITE_HEADER:
+            raise StoreError(
+                f"session store {self.path} is not a database (it does not start with the SQLite header), so it "
+                "is not opened and never overwritten. Restore it from a backup, or move it away to start a new "
+                "store", details={"path": str(self.path), "problem": "not_sqlite"})
 
     def __enter__(self) -> SqliteSessionStore:
         return self
@@ -119,8 +174,15 @@ class SqliteSessionStore:
             if str(mode).lower() != "wal":
                 raise StoreError(f"session store {self.path}: cannot enable WAL (journal_mode is {mode})")
             conn.execute("PRAGMA synchronous = FULL")
-        with self._transaction("open") as cur:
+        with self._transaction("open", conn) as cur:
             version = cur.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                tables = {row[0] for row in cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if tables - TABLES:
+                    raise StoreError(
+                        f"session store {self.path} is a SQLite database of something else ({len(tables - TABLES)} "
+                        "tables that are not mobkat's); it is not opened. Point mobkat at another state root",
+                        details={"path": str(self.path), "problem": "foreign"})
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"session store {self.path} has schema version {version}; "
@@ -146,10 +208,11 @@ class SqliteSessionStore:
         return self._conn
 
     @contextmanager
-    def _transaction(self, operation: str) -> Iterator[sqlite3.Cursor]:
-        """One ``BEGIN IMMEDIATE`` write transaction, committed on success, rolled back otherwise."""
+    def _transaction(self, operation: str, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Cursor]:
+        """One ``BEGIN IMMEDIATE`` write transaction (on the store's connection unless ``conn``), committed on
+        success, rolled back otherwise."""
         with self._lock, self._sql_errors(operation):
-            conn = self._connection()
+            conn = conn or self._connection()
             cur = conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
@@ -170,7 +233,7 @@ class SqliteSessionStore:
         found = cur.execute("SELECT meta, message_count FROM sessions WHERE id = ?", (session_id,)).fetchone()
         if found is None:
             raise not_found(session_id)
-        return decode_meta(found[0], where=f"{self.path}:sessions[{session_id!r}]"), int(found[1])
+        return self._meta_of(session_id, found[0]), int(found[1])
 
     def _write_meta(self, cur: sqlite3.Cursor, meta: SessionMeta, message_count: int) -> None:
         cur.execute(
@@ -199,7 +262,7 @@ class SqliteSessionStore:
             found = cur.execute("SELECT meta FROM sessions WHERE id = ?", (session_id,)).fetchone()
         if found is None:
             return None
-        return decode_meta(found[0], where=f"{self.path}:sessions[{session_id!r}]")
+        return self._meta_of(session_id, found[0])
 
     def update_session(self, meta: SessionMeta) -> None:
         """Replace the caller-owned fields of a session's metadata."""
@@ -212,7 +275,16 @@ class SqliteSessionStore:
         where = "" if include_archived else " WHERE archived = 0"
         with self._reading("list_sessions") as cur:
             found = cur.execute(f"SELECT id, meta FROM sessions{where} ORDER BY created_at, id").fetchall()
-        return [decode_meta(blob, where=f"{self.path}:sessions[{sid!r}]") for sid, blob in found]
+        metas = []
+        for session_id, blob in found:
+            try:
+                metas.append(self._meta_of(session_id, blob))
+            except CorruptRecordError as exc:  # that session only: the others are listed
+                log.warning("session store: leaving session %s out of the list: %s", session_id, exc.message)
+        return metas
+
+    def _meta_of(self, session_id: str, blob: bytes) -> SessionMeta:
+        return decode_meta(blob, session_id=session_id, where=f"{self.path}:sessions[{session_id!r}]")
 
     def archive_session(self, session_id: str) -> None:
         """Mark a session archived (idempotent)."""
@@ -278,14 +350,17 @@ class SqliteSessionStore:
         """Committed rows in order, from ``offset``, at most ``limit`` of them."""
         check_page(offset, limit)
         with self._reading("history") as cur:
+            # seq runs 0, 1, 2, ... per session: a range on the primary key costs O(limit), where OFFSET would
+            # step over every skipped row.
             found = cur.execute(
-                "SELECT seq, row FROM messages WHERE session_id = ? ORDER BY seq LIMIT ? OFFSET ?",
-                (session_id, -1 if limit is None else limit, offset),
+                "SELECT seq, row FROM messages WHERE session_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
+                (session_id, offset, -1 if limit is None else limit),
             ).fetchall()
             # Sessions are never deleted, so an existence check after the read is race-free.
             if not found and not cur.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
                 raise not_found(session_id)
-        return [decode_row(blob, where=f"{self.path}:messages[{session_id!r}, {seq}]") for seq, blob in found]
+        return [decode_row(blob, session_id=session_id, index=seq, where=f"{self.path}:messages[{session_id!r}, {seq}]")
+                for seq, blob in found]
 
     def message_count(self, session_id: str) -> int:
         """Number of committed rows in the session's history."""

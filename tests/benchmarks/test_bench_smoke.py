@@ -20,7 +20,9 @@ RUN = ROOT / "benchmarks" / "run.py"
 REQUIRED = {"name", "unit", "mobkat", "baseline", "baseline_name", "ratio", "target"}
 NAMES = ["routing.peer", "routing.peer_ask", "autogen.send_message", "autogen.publish_message", "spawn.mob50",
          "memory.idle_member", "live.frame_in", "live.frame_out", "live.agents_in", "live.agents_out",
-         "live.agents_rpc_in", "live.agents_rpc_out", "live.barge_in", "live.density", "live.density_delay"]
+         "live.agents_rpc_in", "live.agents_rpc_out", "live.barge_in", "live.density", "live.density_delay",
+         "history.turn_100", "history.turn_100_added", "history.turn_1k", "history.turn_10k", "history.turn_50k",
+         "history.turn_total_10k", "history.commit", "history.live_open_10k", "history.memory_10k"]
 OPTIONAL = {"autogen.": "autogen_core", "live.agents_": "agents"}  # bench-extra baselines: absent when not installed
 
 
@@ -52,7 +54,7 @@ def test_only_runs_one_benchmark_and_list_names_them() -> None:
     listed = subprocess.run([sys.executable, str(RUN), "--list"], cwd=ROOT, capture_output=True, text=True,
                             timeout=30, check=True)
     assert [line.split()[0] for line in listed.stdout.splitlines()] == ["routing", "autogen", "spawn", "memory", "live",
-                                                                        "density"]
+                                                                        "density", "history"]
     done = subprocess.run([sys.executable, str(RUN), "--quick", "--only", "spawn"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr[-4000:]

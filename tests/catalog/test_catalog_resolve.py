@@ -152,7 +152,7 @@ def test_to_wire_shape(tmp_path: Path) -> None:
     wire = CATALOG.with_config(config).to_wire()
     json.dumps(wire)  # JSON-ready
     ModelsCatalogResponse.model_validate(wire)
-    assert wire["contract_version"] == CONTRACT_VERSION == "0.8.26"
+    assert wire["contract_version"] == {"major": 0, "minor": 8, "patch": 26} and CONTRACT_VERSION == "0.8.26"
     groups = {group["provider"]: group for group in wire["providers"]}
     assert list(groups) == ["openai", "anthropic", "gemini", "self_hosted"]
     assert set(groups["openai"]) == {"provider", "default_model_id", "models"}

@@ -32,7 +32,7 @@ TEAM = {"id": "desk", "profiles": {"editor": {**TEXT, "external_addressable": Tr
 
 async def _connect(tmp_path: Path, *, live_ws: bool = False) -> MobkatClient:
     return await MobkatClient(SERVER).connect(live_ws=live_ws, simulator=True, state_root=tmp_path / "state",
-                                              realm_id="mobs")
+                                              realm_id="mobs", definitions_root=ROOT / "mobs")
 
 
 async def _until(events: MobEventStream, match: Callable[[MobEvent], bool], timeout: float = 15.0) -> MobEvent:

@@ -71,7 +71,7 @@ async def _drive(tmp_path: Path) -> None:
             assert await client.live_interrupt(channel) == {"status": "interrupted"}
             with pytest.raises(MeerkatError) as not_audio:
                 await client.live_truncate(channel, "no-such-item", 0, 10)
-            assert not_audio.value.code == "live_error"
+            assert not_audio.value.code == "-32602"  # numeric, as upstream sends it
             assert (await client.live_close(channel)).status == "closed"
 
         explicit = await client.live_open(session.id, turning_mode="explicit_commit")
@@ -90,9 +90,9 @@ async def _drive(tmp_path: Path) -> None:
 
         with pytest.raises(MeerkatError) as missing:
             await client.read_session_history(str(uuid.uuid4()))
-        assert missing.value.code == "session_not_found"
+        assert missing.value.code == "-32001"  # upstream SDK users match e.code == "-32001"
         with pytest.raises(MeerkatError) as bad_b64:
             await client.live_send_input_audio(channel, "%%% not base64 %%%", 24000, 1)
-        assert bad_b64.value.code == "config_rejected" and "base64" in bad_b64.value.message
+        assert bad_b64.value.code == "-32602" and "base64" in bad_b64.value.message
     finally:
         await client.close()

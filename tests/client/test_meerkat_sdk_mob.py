@@ -71,10 +71,11 @@ async def _desk(tmp_path: Path) -> None:
 
         with pytest.raises(MeerkatError) as not_addressable:
             await mob.member("fact").send("hi")
-        assert not_addressable.value.code == "not_externally_addressable"
+        assert not_addressable.value.code == "-32602"  # upstream: mob errors are -32602, no data.code
+        assert "not externally addressable" in not_addressable.value.message
         with pytest.raises(MeerkatError) as missing:
             await mob.member("ghost").send("hi")
-        assert missing.value.code == "member_not_found"
+        assert missing.value.code == "-32602" and "ghost" in missing.value.message
 
         respawned = await mob.respawn("fact")
         assert respawned["status"] == "completed" and respawned["receipt"]["agent_identity"] == "fact"
@@ -85,7 +86,7 @@ async def _desk(tmp_path: Path) -> None:
         assert (await mob.status())["status"] == "Stopped"
         with pytest.raises(MeerkatError) as stopped:
             await mob.spawn(profile="fact", agent_identity="fact")
-        assert stopped.value.code == "invalid_transition"
+        assert stopped.value.code == "-32602" and "invalid state transition" in stopped.value.message
         await mob.lifecycle("destroy")
     finally:
         await client.close()

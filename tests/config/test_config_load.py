@@ -303,3 +303,30 @@ def test_a_directory_in_place_of_the_file_is_an_error(dirs: tuple[Path, Path]) -
     (project / ".mobkat" / "config.toml").mkdir(parents=True)
     with pytest.raises(ConfigError, match="cannot read the file"):
         load_config(project_dir=project, user_dir=user)
+
+
+# --------------------------------------------------------------------------- upstream's [agent] model
+
+
+def test_upstream_agent_model_is_the_default_model(dirs: tuple[Path, Path]) -> None:
+    user, project = dirs
+    path = write(project / ".mobkat" / "config.toml", '# upstream spelling\n[agent]\nmodel = "gpt-realtime-2"\n')
+    config = load_config(project_dir=project, user_dir=user)
+    assert config.default_model == "gpt-realtime-2" and config.agent is not None
+    assert config.agent.model == "gpt-realtime-2"
+    for key in ("default_model", "agent.model"):
+        source = config.source_of(key)
+        assert source is not None and (source.file, source.line) == (str(path), 3)
+
+
+def test_an_empty_upstream_agent_model_leaves_the_default_unset(dirs: tuple[Path, Path]) -> None:
+    user, project = dirs
+    write(project / ".mobkat" / "config.toml", '[agent]\nmodel = ""\n')
+    assert load_config(project_dir=project, user_dir=user).default_model is None
+
+
+def test_an_unknown_upstream_agent_model_names_file_line_and_key(dirs: tuple[Path, Path]) -> None:
+    _, project = dirs
+    with pytest.raises(ConfigError) as caught:
+        load_project(dirs, '[agent]\n\nmodel = "nope"\n')
+    assert str(caught.value).startswith(f"{project / '.mobkat' / 'config.toml'}:3: agent.model: unknown model 'nope'")

@@ -30,11 +30,11 @@ def test_live_demo_runs_offline_to_completion(tmp_path: Path) -> None:
     assert elapsed < 30
     out = proc.stdout
     assert "OFFLINE: the built-in simulator stands in for OpenAI" in out
-    assert "[host] live channel open" in out
-    assert "[host] in: Ask the researcher: what do meerkats eat?" in out
-    assert "[host -> researcher] message routed" in out
-    assert "[researcher -> host] message routed" in out
-    assert "[host] out: researcher says: Here is what I found about 'what do meerkats eat?'" in out
+    assert "[host] live voice channel open" in out
+    assert "[host] heard: Ask the researcher: what do meerkats eat?" in out
+    assert "[host -> researcher] message sent" in out
+    assert "[researcher -> host] message sent" in out
+    assert "[host] said: researcher says: Here is what I found about 'what do meerkats eat?'" in out
     db = tmp_path / "state" / "live-demo" / "sessions.db"
     assert f"histories: {db}  (read one: mobkat history {db} MEMBER)" in out
     shown = subprocess.run([sys.executable, "-m", "mobkat", "history", str(db), "researcher"], capture_output=True,
@@ -63,9 +63,9 @@ def test_script_and_wav_input(tmp_path: Path) -> None:
                       "researcher: hello researcher\n/quit\nnever read\n")
     proc = run(["mobs/live-demo.toml", "--audio", str(wav), "--script", str(script)], tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "[host] in: remember the codeword amber lantern" in proc.stdout
-    assert "[host] out: You asked me to remember: amber lantern." in proc.stdout
-    assert "[operator -> researcher] message routed" in proc.stdout
+    assert "[host] heard: remember the codeword amber lantern" in proc.stdout
+    assert "[host] said: You asked me to remember: amber lantern." in proc.stdout
+    assert "[operator -> researcher] message sent" in proc.stdout
     assert "You said: hello researcher" in proc.stdout
     assert "never read" not in proc.stdout
 

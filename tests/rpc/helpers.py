@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -158,3 +159,68 @@ def wav_of(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "speech.wav"
     write_wav(path, encode_speech(text) + silence(800))
     return path
+
+
+class LoggedServer:
+    """``mobkat rpc FLAGS`` with stderr in a file (readable after exit, e.g. to look for tracebacks)."""
+
+    def __init__(self, flags: Sequence[str], log: Path, env: dict[str, str] | None = None,
+                 stdin: int | IO[bytes] | None = subprocess.DEVNULL) -> None:
+        self.log = log
+        self._log_file = log.open("wb")
+        self.process = subprocess.Popen([*SERVER, *flags], stdin=stdin, stdout=subprocess.PIPE,
+                                        stderr=self._log_file, env=env or server_env())
+
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> str:
+        """The first group of ``pattern`` once it appears on stderr; fails if the server exits first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(pattern, self.stderr())
+            if found:
+                return found.group(1)
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited ({self.process.returncode}): {self.stderr()}")
+            time.sleep(0.02)  # polling a file; the deadline bounds the wait
+        raise AssertionError(f"no {pattern!r} on stderr within {timeout} s: {self.stderr()}")
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS")
+
+    def terminate(self, timeout: float = 15.0) -> tuple[int, float]:
+        """SIGTERM; the exit code and how long the exit took (killed and failed past ``timeout``)."""
+        started = time.monotonic()
+        self.process.terminate()
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"no exit within {timeout} s of SIGTERM: {self.stderr()}") from None
+        finally:
+            self._log_file.close()
+        return code, time.monotonic() - started
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._log_file.close()
+
+
+def exit_of(process: subprocess.Popen[bytes], timeout: float = 60.0) -> tuple[int, list[str]]:
+    """Wait for a process that must exit by itself (e.g. a refused start): its code and stderr lines.
+
+    If it is still running after ``timeout`` it is killed and the test fails (never left behind)."""
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, stderr = process.communicate()
+        raise AssertionError(f"still running after {timeout} s: {stderr.decode(errors='replace')}") from None
+    return process.returncode, stderr.decode(errors="replace").strip().splitlines()

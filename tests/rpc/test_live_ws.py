@@ -180,3 +180,18 @@ def test_tcp_clients_share_the_realm(server: TcpServer, tmp_path: Path) -> None:
             assert config.realm_id == "ws" and config.backend == "sqlite"
 
     drive(server, body)
+
+
+def test_live_open_seeds_within_the_requested_window(server: TcpServer) -> None:
+    async def body(client: MobkatClient) -> None:
+        created = await client.create_session("a first question " * 20, model="gpt-realtime-2")
+        await client.start_turn(created.session_id, "and a second one")
+        windowed = await client.live_open(created.session_id, seed_max_chars=60)
+        assert windowed.continuity.mode == "degraded"  # the first exchange did not fit
+        await client.live_close(windowed.channel_id)
+        whole = await client.live_open(created.session_id)
+        assert whole.continuity.mode == "transcript_only"
+        assert whole.continuity.seeded_messages == 4
+        await client.live_close(whole.channel_id)
+
+    drive(server, body)

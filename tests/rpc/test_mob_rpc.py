@@ -29,7 +29,8 @@ def pair(mob_id: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TcpServer]:
     state = tmp_path_factory.mktemp("mob-rpc")
-    tcp = TcpServer(["--simulator", "--live-ws", "127.0.0.1:0", "--state-root", str(state), "--realm", "mobs"])
+    tcp = TcpServer(["--simulator", "--live-ws", "127.0.0.1:0", "--state-root", str(state), "--realm", "mobs",
+                     "--definitions-root", str(ROOT / "mobs")])
     yield tcp
     assert tcp.stop() == 0  # SIGTERM with running mobs is still a clean stop
 
@@ -151,19 +152,21 @@ def test_create_spawn_members_wire_and_refusals(server: TcpServer) -> None:
                                 "generation": 0}
 
         duplicate = await wire.error("mob/spawn", {"mob_id": "pair", "profile": "a", "agent_identity": "a"})
-        assert duplicate["code"] == -32602 and duplicate["data"]["code"] == "member_already_exists"
+        assert duplicate["code"] == -32602 and duplicate["data"]["kind"] == "member_already_exists"
         no_profile = await wire.error("mob/spawn", {"mob_id": "pair", "profile": "nope", "agent_identity": "z"})
-        assert no_profile["data"]["code"] == "profile_not_found" and "nope" in no_profile["message"]
+        assert no_profile["data"]["kind"] == "profile_not_found" and "nope" in no_profile["message"]
         unknown_field = await wire.error("mob/spawn", {"mob_id": "pair", "profile": "a", "agent_identity": "q",
                                                        "colour": "red"})
         assert unknown_field["code"] == -32602 and "colour" in unknown_field["message"]
         no_mob = await wire.error("mob/status", {"mob_id": "ghost-mob"})
-        assert no_mob["data"]["code"] == "mob_not_found"
+        assert no_mob["data"]["kind"] == "mob_not_found"
         bad = await wire.error("mob/create", {"definition": {"id": "bad", "profiles": {"x": {"model": "nope-9"}}}})
-        assert bad["code"] == -32602 and bad["data"]["code"] == "config_invalid"
+        assert bad["code"] == -32602 and bad["data"]["kind"] == "config_invalid"
         assert bad["message"].startswith("<json>: profiles.x.model") and "nope-9" in bad["message"]
-        no_file = await wire.error("mob/create", {"path": "/no/such/mob.toml"})
-        assert no_file["data"]["code"] == "config_invalid" and "/no/such/mob.toml" in no_file["message"]
+        no_file = await wire.error("mob/create", {"path": "/no/such/mob.toml"})  # outside --definitions-root
+        assert no_file["data"]["kind"] == "definition_file_refused" and "/no/such/mob.toml" in no_file["message"]
+        missing = await wire.error("mob/create", {"path": "no-such-mob.toml"})  # inside: named plainly
+        assert missing["message"] == "no-such-mob.toml: cannot read the file: does not exist"
         both = await wire.error("mob/create", {"definition": pair("x"), "path": "mobs/pipeline.toml"})
         assert both["code"] == -32602 and "exactly one" in both["message"]
 
@@ -176,12 +179,12 @@ def test_create_spawn_members_wire_and_refusals(server: TcpServer) -> None:
         await wire.until_event("pair", said("a", "are not wired"))
 
         not_addressable = await wire.error("mob/member_send", {**ask, "agent_identity": "b"})
-        assert not_addressable["code"] == -32602 and not_addressable["data"]["code"] == "not_externally_addressable"
+        assert not_addressable["code"] == -32602 and not_addressable["data"]["kind"] == "not_externally_addressable"
         missing = await wire.error("mob/member_send", {**ask, "agent_identity": "ghost"})
-        assert missing["data"]["code"] == "member_not_found" and "ghost" in missing["message"]
+        assert missing["data"]["kind"] == "member_not_found" and "ghost" in missing["message"]
         assert (await wire.error("mob/wire", {"mob_id": "pair", "member": "a", "peer": {"local": "ghost"}})
-                )["data"]["code"] == "member_not_found"
-        assert (await wire.error("mob/wire", {"mob_id": "pair", "member": "a", "peer": "a"}))["data"]["code"] == \
+                )["data"]["kind"] == "member_not_found"
+        assert (await wire.error("mob/wire", {"mob_id": "pair", "member": "a", "peer": "a"}))["data"]["kind"] == \
             "wiring_error"
 
         wire_ab = {"mob_id": "pair", "member": "a", "peer": {"local": "b"}}
@@ -206,7 +209,7 @@ def test_create_spawn_members_wire_and_refusals(server: TcpServer) -> None:
         assert await wire.result("mob/unwire", {"mob_id": "pair", "member": "a", "peer": "b"}) == {"unwired": True}
         assert {m["agent_identity"]: m["wired_to"] for m in await members_of(wire, "pair")} == {"a": [], "b": []}
         beyond = await wire.error("mob/events", {"mob_id": "pair", "after_cursor": 10_000, "strict": True})
-        assert beyond["code"] == -32027 and beyond["data"]["code"] == "stale_cursor"
+        assert beyond["code"] == -32027 and beyond["data"]["kind"] == "stale_cursor"
         assert beyond["data"]["details"]["requested"] == 10_000
         assert await wire.result("mob/events", {"mob_id": "pair", "after_cursor": 10_000}) == {"events": []}
 
@@ -223,8 +226,10 @@ def test_spawn_many_respawn_and_retire(server: TcpServer) -> None:
         assert [(r["status"], r["result"].get("agent_identity") or r["result"]["cause"]) for r in results] == [
             ("spawned", "a1"), ("failed", "member_already_exists"), ("failed", "profile_not_found"),
             ("spawned", "s")]
-        assert set(results[1]["result"]) == {"cause", "message"} and "a1" in results[1]["result"]["message"]
-        assert (await wire.error("mob/wire", {"mob_id": "many", "member": "a1", "peer": "s"}))["data"]["code"] == \
+        duplicate = results[1]["result"]
+        assert set(duplicate) == {"cause", "message", "structured_data"} and "a1" in duplicate["message"]
+        assert duplicate["structured_data"]["code"] == "member_already_exists"  # mobkat's own code
+        assert (await wire.error("mob/wire", {"mob_id": "many", "member": "a1", "peer": "s"}))["data"]["kind"] == \
             "wiring_error"  # comms = false
 
         respawned = await wire.result("mob/respawn", {"mob_id": "many", "agent_identity": "a1"})
@@ -239,7 +244,7 @@ def test_spawn_many_respawn_and_retire(server: TcpServer) -> None:
         assert await wire.result("mob/retire", {"mob_id": "many", "agent_identity": "a1"}) == {"retired": True}
         assert await wire.result("mob/retire", {"mob_id": "many", "agent_identity": "a1"}) == {"retired": True}
         assert [m["agent_identity"] for m in (await wire.result("mob/members", {"mob_id": "many"}))["members"]] == ["s"]
-        assert (await wire.error("mob/respawn", {"mob_id": "many", "agent_identity": "a1"}))["data"]["code"] == \
+        assert (await wire.error("mob/respawn", {"mob_id": "many", "agent_identity": "a1"}))["data"]["kind"] == \
             "member_not_found"
 
     drive(server, body)
@@ -250,7 +255,7 @@ def test_research_team_from_toml_relays_through_the_lead(server: TcpServer) -> N
         path = str(ROOT / "mobs" / "research-team.toml")
         assert await wire.result("mob/create", {"path": path}) == {"mob_id": "research_team"}
         again = await wire.error("mob/create", {"path": path})
-        assert again["data"]["code"] == "mob_already_exists"
+        assert again["data"]["kind"] == "mob_already_exists"
         specs = [{"profile": "lead", "agent_identity": "lead"}, {"profile": "market", "agent_identity": "market"}]
         await wire.result("mob/spawn_many", {"mob_id": "research_team", "specs": specs})
         members = (await wire.result("mob/members", {"mob_id": "research_team"}))["members"]
@@ -265,7 +270,7 @@ def test_research_team_from_toml_relays_through_the_lead(server: TcpServer) -> N
         await wire.until_event("research_team", said("lead", "market says: Here is what I found about 'how many"))
         refused = await wire.error("mob/member_send", {"mob_id": "research_team", "agent_identity": "market",
                                                        "content": "hi"})
-        assert refused["data"]["code"] == "not_externally_addressable"
+        assert refused["data"]["kind"] == "not_externally_addressable"
         assert await wire.result("mob/lifecycle", {"mob_id": "research_team", "action": "destroy"}) == {
             "mob_id": "research_team", "action": "destroy", "ok": True}
 
@@ -279,7 +284,7 @@ def test_streams_deliver_notifications_until_closed_or_stopped(server: TcpServer
         everything = (await wire.result("mob/stream_open", {"mob_id": "streamed"}))
         assert everything["opened"] is True
         only_b = await wire.error("mob/stream_open", {"mob_id": "streamed", "agent_identity": "b"})
-        assert only_b["data"]["code"] == "member_not_found"
+        assert only_b["data"]["kind"] == "member_not_found"
         await wire.result("mob/spawn", {"mob_id": "streamed", "profile": "b", "agent_identity": "b"})
         about_b = (await wire.result("mob/stream_open", {"mob_id": "streamed", "agent_identity": "b"}))["stream_id"]
         await wire.result("mob/wire", {"mob_id": "streamed", "member": "a", "peer": "b"})
@@ -299,7 +304,7 @@ def test_streams_deliver_notifications_until_closed_or_stopped(server: TcpServer
         end = await wire.notification(lambda n: n["method"] == "mob/stream_end")
         assert end["params"] == {"stream_id": about_b, "ended": True, "reason": "closed"}
         assert (await wire.result("mob/stream_close", {"stream_id": about_b}))["already_closed"] is True
-        assert (await wire.error("mob/stream_close", {"stream_id": "nope"}))["data"]["code"] == "stream_not_found"
+        assert (await wire.error("mob/stream_close", {"stream_id": "nope"}))["data"]["kind"] == "stream_not_found"
 
         # stopping the mob ends the mob-wide stream after its mob_stopped event
         await wire.result("mob/lifecycle", {"mob_id": "streamed", "action": "stop"})
@@ -319,17 +324,17 @@ def test_lifecycle_stop_refuses_mutations_then_destroy_forgets(server: TcpServer
             "mob_id": "cycle", "action": "stop", "ok": True}
         assert (await wire.result("mob/status", {"mob_id": "cycle"}))["status"] == "Stopped"
         refused = await wire.error("mob/spawn", {"mob_id": "cycle", "profile": "b", "agent_identity": "b"})
-        assert refused["code"] == -32602 and refused["data"]["code"] == "invalid_transition"
+        assert refused["code"] == -32602 and refused["data"]["kind"] == "invalid_transition"
         assert "Stopped" in refused["message"] and "spawn" in refused["message"]
         assert (await wire.error("mob/member_send", {"mob_id": "cycle", "agent_identity": "a", "content": "x"})
-                )["data"]["code"] == "invalid_transition"
+                )["data"]["kind"] == "invalid_transition"
         assert [m["agent_identity"] for m in await members_of(wire, "cycle")] == ["a"]
         kinds = [e["kind"]["type"] for e in (await wire.result("mob/events", {"mob_id": "cycle"}))["events"]]
         assert kinds[-1] == "mob_stopped"
         resume = await wire.error("mob/lifecycle", {"mob_id": "cycle", "action": "resume"})
         assert resume["code"] == -32602 and "not supported yet" in resume["message"]
         assert (await wire.result("mob/lifecycle", {"mob_id": "cycle", "action": "destroy"}))["ok"] is True
-        assert (await wire.error("mob/status", {"mob_id": "cycle"}))["data"]["code"] == "mob_not_found"
+        assert (await wire.error("mob/status", {"mob_id": "cycle"}))["data"]["kind"] == "mob_not_found"
         assert await wire.result("mob/create", {"definition": pair("cycle")}) == {"mob_id": "cycle"}  # id is free again
         await wire.result("mob/lifecycle", {"mob_id": "cycle", "action": "destroy"})
 
@@ -354,7 +359,7 @@ def test_member_live_open_streams_a_spoken_question_that_relays(server: TcpServe
         member = {"mob_id": "live-demo", "agent_identity": "host"}
 
         webrtc = await wire.error("mob/member_live_open", {**member, "transport": "webrtc"})
-        assert webrtc["code"] == -32602 and webrtc["data"]["code"] == "live_transport_unsupported"
+        assert webrtc["code"] == -32602 and webrtc["data"]["kind"] == "live_transport_unsupported"
         opened = await wire.result("mob/member_live_open", member)
         channel = opened["channel_id"]
         assert channel == auto["kind"]["channel_id"]  # the host takes over the channel the mob opened
@@ -362,7 +367,7 @@ def test_member_live_open_streams_a_spoken_question_that_relays(server: TcpServe
         assert "&format=pcm_24k_mono" in opened["transport"]["url"]
         assert opened["capabilities"]["audio_in"] is True and opened["turning_mode"] == "provider_managed"
         bound = await wire.error("mob/member_live_open", member)
-        assert bound["data"]["code"] == "live_channel_already_bound"
+        assert bound["data"]["kind"] == "live_channel_already_bound"
 
         async with websockets.connect(opened["transport"]["url"]) as ws:
             await _observe(ws, "ready")
@@ -383,7 +388,7 @@ def test_member_live_open_streams_a_spoken_question_that_relays(server: TcpServe
                 control = {**member, "channel_id": channel, "verb": {"verb": verb}}
                 assert await wire.result("mob/member_live_control", control) == {"verb": verb, "status": ack}
             wrong = await wire.error("mob/member_live_close", {**member, "channel_id": "not-a-channel"})
-            assert wrong["code"] == -32602 and wrong["data"]["code"] == "live_channel_not_found"
+            assert wrong["code"] == -32602 and wrong["data"]["kind"] == "live_channel_not_found"
             closed = await wire.result("mob/member_live_close", {**member, "channel_id": channel})
             assert closed == {"status": "closed"}
             assert (await wire.result("mob/member_live_status", {**member, "channel_id": channel}))["status"] == {
@@ -393,7 +398,7 @@ def test_member_live_open_streams_a_spoken_question_that_relays(server: TcpServe
                     while True:
                         await ws.recv()
         gone = await wire.error("mob/member_live_status", member)
-        assert gone["data"]["code"] == "live_channel_not_found" and "no active live channel" in gone["message"]
+        assert gone["data"]["kind"] == "live_channel_not_found" and "no active live channel" in gone["message"]
         await wire.result("mob/lifecycle", {"mob_id": "live-demo", "action": "destroy"})
 
     drive(server, body)

@@ -9,14 +9,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.rpc.helpers import RawRpc, run_cli, server_env
+from mobkat.rpc.protocol import MAX_LINE_BYTES
+from tests.rpc.helpers import RawRpc, run_cli
 
 
 def _error(response: dict[str, Any], code: int) -> dict[str, Any]:
     assert "result" not in response, response
     error: dict[str, Any] = response["error"]
     assert error["code"] == code, error
-    assert isinstance(error["data"]["code"], str) and isinstance(error["data"]["details"], dict)
+    assert isinstance(error["data"]["kind"], str) and isinstance(error["data"]["details"], dict)
     return error
 
 
@@ -33,7 +34,7 @@ async def _bad_requests(tmp_path: Path) -> None:
         await rpc.send(b"[1, 2, 3]\n")
         assert (await rpc.recv())["id"] is None
         await rpc.send({"jsonrpc": "1.0", "id": 7, "method": "initialize"})
-        assert _error(await rpc.recv(), -32600)["data"]["code"] == "invalid_request"
+        assert _error(await rpc.recv(), -32600)["data"]["kind"] == "invalid_request"
         _error(await rpc.call("session/teleport", {}), -32601)
         missing = _error(await rpc.call("session/create", {"model": "gpt-5.5"}), -32602)
         assert "prompt" in missing["message"] and missing["data"]["details"]["errors"][0]["field"] == "prompt"
@@ -48,7 +49,7 @@ async def _bad_requests(tmp_path: Path) -> None:
         for method, params in (("session/read", {"session_id": unknown}),
                                ("session/history", {"session_id": unknown}),
                                ("turn/start", {"session_id": unknown, "prompt": "hi"})):
-            assert _error(await rpc.call(method, params), -32001)["data"]["code"] == "session_not_found"
+            assert _error(await rpc.call(method, params), -32001)["data"]["kind"] == "session_not_found"
         live_unknown = _error(await rpc.call("live/open", {"session_id": unknown}), -32602)
         assert live_unknown["message"] == f"session {unknown} not found"
         assert _error(await rpc.call("live/open", {"session_id": "not-a-uuid"}), -32602)["message"].startswith(
@@ -69,9 +70,9 @@ async def _bad_requests(tmp_path: Path) -> None:
         assert long_id["data"]["error_code"]["reason"] == {"kind": "input_too_large", "max_bytes": 128,
                                                            "actual_bytes": 200}
 
-        await rpc.send(b"x" * (64 * 1024 * 1024 + 1) + b"\n")  # one byte over the line limit
+        await rpc.send(b"x" * (MAX_LINE_BYTES + 1) + b"\n")  # one byte over the line limit
         oversized = _error(await rpc.recv(timeout=60), -32600)
-        assert "exceeds" in oversized["message"] and oversized["data"]["details"]["limit"] == 64 * 1024 * 1024
+        assert "exceeds" in oversized["message"] and oversized["data"]["details"]["limit"] == MAX_LINE_BYTES
 
         hello = await rpc.result("initialize", {})
         assert hello["contract_version"].startswith("0.8.") and "live/open" in hello["methods"]
@@ -96,7 +97,7 @@ async def _concurrency(tmp_path: Path) -> None:
         await rpc.send({"jsonrpc": "2.0", "id": 3, "method": "session/read", "params": {"session_id": session_id}})
         answers = [await rpc.recv() for _ in range(3)]
         assert [a["id"] for a in answers] == [2, 3, 1]  # the slow turn does not hold anything up
-        assert _error(answers[0], -32002)["data"]["code"] == "session_busy"
+        assert _error(answers[0], -32002)["data"]["kind"] == "session_busy"
         assert answers[2]["result"]["text"] == f"You said: {slow}"
         events = [n["params"]["event"]["type"] for n in rpc.notifications if n["method"] == "session/event"]
         assert events[0] == "run_started" and events[-1] == "run_completed" and "text_delta" in events
@@ -132,7 +133,6 @@ def test_start_up_refusals_name_the_problem_and_stdin_may_be_a_file(tmp_path: Pa
         "tcp": run_cli("--tcp", "0.0.0.0:0", "--simulator"),
         "live": run_cli("--live-ws", "0.0.0.0:0", "--simulator"),
         "flag": run_cli("--no-such-flag"),
-        "credential": run_cli("--live-ws", "127.0.0.1:0", env=server_env()),
         "file": run_cli("--simulator", "--state-root", str(tmp_path), stdin=requests),
     }
     out = {}
@@ -148,5 +148,3 @@ def test_start_up_refusals_name_the_problem_and_stdin_may_be_a_file(tmp_path: Pa
     assert out["tcp"][0] == 1 and "--allow-remote" in out["tcp"][1] and "--tcp 0.0.0.0:0" in out["tcp"][1]
     assert out["live"][0] == 1 and "--allow-remote" in out["live"][1] and "live-ws" in out["live"][1]
     assert out["flag"][0] == 2 and "unrecognized arguments: --no-such-flag" in out["flag"][1]
-    code, text = out["credential"]
-    assert code == 1 and "OPENAI_API_KEY" in text and "--simulator" in text

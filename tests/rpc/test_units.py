@@ -174,7 +174,7 @@ def test_socket_ingress_is_bounded_and_reports_backpressure() -> None:
 def test_live_family_errors_are_invalid_params_or_internal() -> None:
     missing = error_from_exception(SessionNotFoundError("gone", details={"session_id": "s1"}), method="live/open",
                                    style="live")
-    assert (missing.code, missing.message, missing.data["code"]) == (-32602, "session s1 not found",
+    assert (missing.code, missing.message, missing.data["kind"]) == (-32602, "session s1 not found",
                                                                      "session_not_found")
     standard = error_from_exception(SessionNotFoundError("session s1 not found"), method="session/read")
     assert standard.code == -32001
