@@ -85,8 +85,8 @@ class AudioRecorder:
                 self._response_id = observation.response_id
             with self._lock:
                 self._pcm += base64.b64decode(observation.data)
-        elif isinstance(observation, TurnCompleted):
-            self.flush()
+        elif isinstance(observation, TurnCompleted) and observation.response_id in (None, self._response_id):
+            self.flush()  # a turn commits after its audio, maybe while the next response already speaks
 
     def flush(self) -> Path | None:
         with self._lock:

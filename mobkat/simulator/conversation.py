@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,7 +24,7 @@ class Part:
     transcript: str | None = None
     heard: str | None = None
     audio_ms: int = 0
-    ends_ms: tuple[int, ...] = ()
+    ends_ms: Sequence[int] = ()
 
     def heard_at(self, ms: int) -> str:
         """The transcript spoken within the first ``ms`` of this part's audio."""

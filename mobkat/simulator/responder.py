@@ -159,8 +159,11 @@ class ResponseRun:
         await self._finish_item(item, 0, previous)
 
     async def _stream_audio(self, text: str, part: Part, where: Where) -> None:
-        speech = speak(text, self.host.script.speech.word_gaps_ms)
-        pcm, part.ends_ms = speech.pcm, speech.ends_ms
+        gaps = self.host.script.speech.word_gaps_ms
+        speech = speak(text, gaps)
+        pcm = speech.pcm
+        if gaps:  # uneven timing: keep the timeline for truncation (even timing is 20 ms per byte: no need)
+            part.ends_ms = speech.ends_ms
         step = bytes_for_ms(AUDIO_CHUNK_MS)
         in_flight = self.host.script.speech.cancel_lag_chunks  # chunks still sent after a cancel
         for offset in range(0, len(pcm), step):

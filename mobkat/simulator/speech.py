@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,7 +16,8 @@ class Speech:
 
     text: str
     pcm: bytes
-    ends_ms: tuple[int, ...]
+    ends_ms: Sequence[int]
+    """Compact (an ``array`` of 4-byte ints): a long reply's timeline is kept as long as its item."""
 
     def said_by(self, ms: int) -> str:
         """The longest prefix of the text fully spoken within the first ``ms`` of the audio."""
@@ -50,7 +52,7 @@ def speak(text: str, word_gaps_ms: Sequence[int] = ()) -> Speech:
             chunks.append(encode_speech(char))
             at += MS_PER_BYTE * len(char.encode("utf-8"))
         ends.append(at)
-    return Speech(text, b"".join(chunks), tuple(ends))
+    return Speech(text, b"".join(chunks), array("I", ends))
 
 
 __all__ = ["Speech", "said_by", "speak"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import select
@@ -20,6 +21,8 @@ import pytest
 import soxr
 
 from mobkat.audio import encode_speech, load_wav, read_wav, silence, transcribe
+from mobkat.cli.run_view import AudioRecorder
+from mobkat.live.wire import AssistantAudioChunk, TurnCompleted
 from mobkat.mob.mob import Mob
 
 ROOT = Path(__file__).parents[2]
@@ -231,3 +234,17 @@ def test_from_toml_takes_a_str_state_root(tmp_path: Path) -> None:
     with Mob.from_toml(str(ROOT / "mobs" / "live-demo.toml"), simulator=True, state_root=str(tmp_path)) as mob:
         mob.spawn_members()
     assert (tmp_path / "live-demo" / "sessions.db").is_file()
+
+
+def test_a_turn_committing_while_the_next_response_speaks_does_not_split_its_audio(tmp_path: Path) -> None:
+    def chunk(response_id: str, pcm: bytes) -> AssistantAudioChunk:
+        return AssistantAudioChunk(data=base64.b64encode(pcm).decode(), response_id=response_id, item_id="i",
+                                   content_index=0)
+
+    recorder = AudioRecorder("host", tmp_path)
+    recorder(chunk("r1", b"\x01\x00" * 10))
+    recorder(chunk("r2", b"\x02\x00" * 10))  # the next response starts speaking ...
+    recorder(TurnCompleted(stop_reason="completed", response_id="r1"))  # ... before turn 1's commit lands
+    recorder(chunk("r2", b"\x03\x00" * 10))
+    recorder(TurnCompleted(stop_reason="completed", response_id="r2"))
+    assert [read_wav(path) for path in recorder.files] == [b"\x01\x00" * 10, b"\x02\x00" * 10 + b"\x03\x00" * 10]
