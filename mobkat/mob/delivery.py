@@ -8,6 +8,8 @@
   acknowledgement first, and redelivers exactly the messages that did not commit.
 - A turn that fails is retried: its messages go back to the member's inbox until they have been tried
   ``attempts`` times, then they are dead-lettered (``message_dead_lettered``), never dropped silently.
+  Between attempts the member waits (:func:`retry_delay`: 0.25 s, then doubling), so a provider that is
+  reconnecting or a live channel that is ``degraded`` gets time to come back.
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ from mobkat.session.session import TurnResult
 
 DELIVERY_ATTEMPTS = 3
 """How many turns a message gets before it is dead-lettered (``Mob(delivery_attempts=...)``)."""
+RETRY_BACKOFF_S = 0.25
+"""The wait before a failed turn's messages are tried again; it doubles with each failed attempt."""
+RETRY_BACKOFF_MAX_S = 5.0
+
+
+def retry_delay(attempts: int, base_s: float = RETRY_BACKOFF_S) -> float:
+    """The wait after the ``attempts``-th failed attempt: ``base_s``, then doubling, at most 5 s."""
+    return float(min(RETRY_BACKOFF_MAX_S, base_s * 2.0 ** max(0, attempts - 1)))
 
 Committed = Callable[[TurnResult, list[str]], None]
 
@@ -85,4 +95,4 @@ class TurnRun:
             self._task.cancel()
 
 
-__all__ = ["DELIVERY_ATTEMPTS", "TurnRun", "failure_kind"]
+__all__ = ["DELIVERY_ATTEMPTS", "RETRY_BACKOFF_S", "TurnRun", "failure_kind", "retry_delay"]

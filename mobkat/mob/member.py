@@ -39,7 +39,7 @@ from mobkat.live.wire import (
     UserTranscriptFinal,
 )
 from mobkat.mob.definition_schema import LiveSettings
-from mobkat.mob.delivery import DELIVERY_ATTEMPTS, TurnRun, failure_kind
+from mobkat.mob.delivery import DELIVERY_ATTEMPTS, TurnRun, failure_kind, retry_delay
 from mobkat.mob.events import EventLog
 from mobkat.mob.mailbox import DRAIN, Mailbox
 from mobkat.mob.messages import Envelope
@@ -90,6 +90,13 @@ class _Crash:
 
 
 @dataclass(frozen=True)
+class _RetryDue:
+    """The back-off after a failed turn is over (stamped with the incarnation that started it)."""
+
+    fence: str
+
+
+@dataclass(frozen=True)
 class OpenLive:
     """Supervisor → member: open your live channel now."""
 
@@ -113,6 +120,7 @@ class MemberActor(SessionActor):
         self._carry: list[tuple[Envelope, HistoryRow]] = []
         self._turn: _Turn | None = None
         self._attempts: dict[str, int] = {}  # failed turns per message id, in this incarnation
+        self._backing_off = False  # after a failed turn: no turn starts until _RetryDue
         self._committed_turns = 0
 
     # -- supervision -------------------------------------------------------------------------------
@@ -154,6 +162,10 @@ class MemberActor(SessionActor):
             self.open_live()
         elif isinstance(message, _TurnDone):
             self._turn_done(message)
+        elif isinstance(message, _RetryDue):
+            if message.fence == self.identity.fence_token:
+                self._backing_off = False
+                self._start_next_turn()
         elif isinstance(message, _Crash):
             raise RuntimeError(f"member {self.identity.name} crashed: {message.reason}")
         return None
@@ -194,7 +206,7 @@ class MemberActor(SessionActor):
         self._start_next_turn()
 
     def _start_next_turn(self) -> None:
-        if self._turn is not None or not (self._inbox or self._carry):
+        if self._turn is not None or self._backing_off or not (self._inbox or self._carry):
             return
         batch = list(self._inbox)
         self._inbox.clear()
@@ -274,6 +286,22 @@ class MemberActor(SessionActor):
                                attempts=attempts, reason=kind, error=str(exc))
         self._ack(tuple(dead))
         self._requeue(run, [*retry, *(e for e, _ in carried)])
+        if retry:
+            self._back_off(retry_delay(max(self._attempts[e.id] for e in retry)))
+
+    def _back_off(self, delay_s: float) -> None:
+        """Start no turn for ``delay_s``: a failing provider or a reconnecting channel gets time to recover."""
+        self._backing_off = True
+        me, due = self.actor_ref, _RetryDue(self.identity.fence_token)
+
+        def wake() -> None:
+            try:
+                me.tell(due)
+            except pykka.ActorDeadError:
+                pass  # stopped or crashed meanwhile: a restarted member gets its messages redelivered
+
+        self._runtime.start()
+        self._runtime.call_soon(self._runtime.loop.call_later, delay_s, wake)
 
     def _requeue(self, run: TurnRun, envelopes: list[Envelope]) -> None:
         """Messages of a turn that did not commit go back first in line, in order; so do its notices."""

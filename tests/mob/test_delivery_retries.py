@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from mobkat.errors import InvalidInputError
 from mobkat.history import SystemNoticeRow, UserRow
 from mobkat.mob import Mob, MobDefinition
+from mobkat.mob.delivery import retry_delay
 from mobkat.session import SessionServices
 from mobkat.simulator import Simulator
 
@@ -61,6 +63,9 @@ def test_a_message_whose_turns_keep_failing_is_dead_lettered_with_an_event(
     dead = mob.wait_for_event(lambda e: e.type == "message_dead_lettered", after=cursor, timeout=20)
     failures = events(mob, "turn_failed", cursor)
     assert [e.get("message_ids") for e in failures] == [[message_id]] * 3  # three attempts, then no more
+    # the member backs off between attempts (0.25 s, then 0.5 s): a failing provider gets time to recover
+    at = [datetime.fromisoformat(e.timestamp) for e in failures]
+    assert (at[1] - at[0]).total_seconds() >= retry_delay(1) and (at[2] - at[1]).total_seconds() >= retry_delay(2)
     assert dead.to_wire()["kind"] == {
         "type": "message_dead_lettered", "member": "voice", "message_id": message_id, "sender": "boss",
         "receiver": "voice", "kind": "message", "attempts": 3, "reason": failures[-1].get("kind"),
