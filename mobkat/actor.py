@@ -6,8 +6,10 @@ on the services' I/O loop; the actor hands it there and never blocks on another 
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import pykka
@@ -18,6 +20,7 @@ from mobkat.errors import (
     LiveError,
     ModelNotRealtimeError,
     SessionIdleError,
+    TurnNotInterruptibleError,
 )
 from mobkat.history import BlockAssistantRow, HistoryRow, Usage, row_text
 from mobkat.live.channel import LiveChannel, ReconnectPolicy
@@ -45,6 +48,7 @@ class SessionActor(pykka.ThreadingActor):
         self._reconnect = reconnect
         self._truncate_grace_s = truncate_grace_s
         self._tool_timeout_s = tool_timeout_s
+        self._request_turn: _RequestTurn | None = None
 
     @property
     def _runtime(self) -> AsyncRuntime:
@@ -75,8 +79,35 @@ class SessionActor(pykka.ThreadingActor):
         self._runtime.start()
         channel = self._open_channel()
         if channel is not None:
-            return self._runtime.submit(self._live_turn(channel, user_input))
-        return self._runtime.submit(self.session.run_turn_async(user_input, on_event=on_event))
+            run: Callable[[], Awaitable[TurnResult]] = partial(self._live_turn, channel, user_input)
+        else:
+            run = partial(self.session.run_turn_async, user_input, on_event=on_event)
+        turn = _RequestTurn(live=channel is not None)
+        turn.future = self._runtime.submit(turn.run(run))
+        current = self._request_turn
+        if current is None or current.future is None or current.future.done():
+            self._request_turn = turn  # else this one meets the running turn and fails as busy
+        return turn.future
+
+    def interrupt_turn(self) -> bool:
+        """Cancel the request/response turn :meth:`start_turn` started and wait until it has unwound.
+
+        True when a turn was cancelled (it committed nothing; the session can run turns again), False
+        when none was running. :class:`TurnNotInterruptibleError` for a turn this cannot cancel: one
+        running through the live channel, or one this actor did not start here (a mob member's own)."""
+        turn = self._request_turn
+        if turn is not None and turn.future is not None and not turn.future.done():
+            if turn.live:
+                raise TurnNotInterruptibleError(
+                    f"session {self.session.id} is running a turn through its live channel; interrupt it with "
+                    "live/interrupt", details={"session_id": self.session.id, "live": True})
+            return self._runtime.run(turn.cancel(), timeout=LIVE_OP_TIMEOUT)
+        if self.session.running:
+            raise TurnNotInterruptibleError(
+                f"session {self.session.id} is running a turn that turn/interrupt cannot cancel (one it did "
+                "not start through turn/start, e.g. a mob member's inbox turn)",
+                details={"session_id": self.session.id})
+        return False
 
     async def _live_turn(self, channel: LiveChannel, user_input: TurnInput) -> TurnResult:
         if isinstance(user_input, str):
@@ -221,6 +252,30 @@ class SessionActor(pykka.ThreadingActor):
         return status
 
 
+class _RequestTurn:
+    """One turn started by :meth:`SessionActor.start_turn`: its future and, once it runs, its task."""
+
+    def __init__(self, *, live: bool) -> None:
+        self.live = live
+        self.future: concurrent.futures.Future[TurnResult] | None = None
+        self.task: asyncio.Task[Any] | None = None
+
+    async def run(self, turn: Callable[[], Awaitable[TurnResult]]) -> TurnResult:
+        self.task = asyncio.current_task()
+        return await turn()
+
+    async def cancel(self) -> bool:
+        """On the I/O loop: cancel the turn and wait for it to unwind; True if it ended cancelled."""
+        task = self.task
+        if task is None:  # not started yet: cancelling the future stops it before it runs
+            return self.future is not None and self.future.cancel()
+        if task.done():  # it finished (committed) just now: nothing left to cancel
+            return task.cancelled()
+        task.cancel()
+        await asyncio.wait({task})
+        return task.cancelled()
+
+
 def _live_result(session_id: str, rows: list[HistoryRow]) -> TurnResult:
     assistant = [r for r in rows if isinstance(r, BlockAssistantRow)]
     last = assistant[-1] if assistant else None
@@ -250,6 +305,11 @@ class SessionHandle:
                  timeout: float = 300.0) -> TurnResult:
         future: concurrent.futures.Future[TurnResult] = self._ask("start_turn", user_input, on_event)
         return future.result(timeout)
+
+    def interrupt_turn(self) -> bool:
+        """See :meth:`SessionActor.interrupt_turn`."""
+        cancelled: bool = self._ask("interrupt_turn")
+        return cancelled
 
     def history(self, offset: int = 0, limit: int | None = None) -> list[HistoryRow]:
         result: list[HistoryRow] = self._ask("history", offset, limit)

@@ -269,3 +269,24 @@ UNAUTHENTICATED = -32040
 """JSON-RPC code of a request on a connection that has not presented the server's auth token."""
 TOO_MANY_CONNECTIONS = -32041
 """JSON-RPC code of the one line a TCP connection beyond ``--max-connections`` gets before it is closed."""
+
+
+# -- turn/interrupt ---------------------------------------------------------------------------------------
+REQUEST_CANCELLED = -32005
+"""JSON-RPC code of a request whose work was cancelled (upstream: an interrupted ``turn/start``)."""
+
+
+class TurnInterruptedError(MobkatError):
+    """The turn was cancelled by ``turn/interrupt`` before it committed; nothing of it was kept.
+    JSON-RPC -32005 ``request cancelled`` (upstream's answer to the interrupted ``turn/start``)."""
+
+    code = "request_cancelled"
+    rpc_code = REQUEST_CANCELLED
+
+
+class TurnNotInterruptibleError(MobkatError):
+    """The session runs a turn ``turn/interrupt`` cannot cancel (a live-channel turn, or a mob member's
+    own inbox turn). JSON-RPC -32600, as upstream answers a runtime that is not interruptible."""
+
+    code = "not_interruptible"
+    rpc_code = INVALID_REQUEST

@@ -1,4 +1,5 @@
-"""Handlers: ``initialize``, ``capabilities/get``, ``session/*``, ``turn/start``, ``models/catalog``, ``config/get``.
+"""Handlers: ``initialize``, ``capabilities/get``, ``session/*``, ``turn/start|interrupt``, ``models/catalog``,
+``config/get``.
 
 Reads (``session/read|list|history``) go straight to the realm's store, so sessions that have no
 actor in this process (e.g. after a restart) are readable; turns go through the session's actor.
@@ -9,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from mobkat.contract import CONTRACT_VERSION, CURRENT
-from mobkat.errors import CorruptRecordError, SessionNotFoundError, UnknownModelError
+from mobkat.errors import CorruptRecordError, SessionNotFoundError, TurnInterruptedError, UnknownModelError
 from mobkat.history import BlockAssistantRow, HistoryRow, UserRow, row_to_wire
 from mobkat.rpc.params import (
     DEFAULT_HISTORY_LIMIT,
@@ -60,6 +63,7 @@ def register(registry: MethodRegistry) -> None:
     family = registry.family("sessions", KNOWN_CAPABILITIES["sessions"][0])
     family.add("session/create", CreateSessionParams, session_create)
     family.add("turn/start", TurnStartParams, turn_start)
+    family.add("turn/interrupt", SessionIdParams, turn_interrupt)
     family.add("session/read", SessionIdParams, session_read)
     family.add("session/list", SessionListParams, session_list)
     family.add("session/history", SessionHistoryParams, session_history)
@@ -103,7 +107,13 @@ async def run_turn(call: Call, entry: SessionEntry, prompt: str | HistoryRow) ->
         call.notify("session/event", {"session_id": session_id, "event": event.to_wire()})
 
     future = await entry.call("start_turn", prompt, on_event)
-    result: TurnResult = await asyncio.wrap_future(future)
+    try:
+        result: TurnResult = await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if future.cancelled() and (task is None or task.cancelling() == 0):  # turn/interrupt, not our caller
+            raise TurnInterruptedError("request cancelled", details={"session_id": session_id}) from None
+        raise
     return result.to_wire()
 
 
@@ -124,6 +134,33 @@ async def turn_start(call: Call, params: TurnStartParams) -> dict[str, Any]:
     if instructions is not None:
         await entry.call("set_instructions", instructions)
     return await run_turn(call, entry, _prompt(params))
+
+
+class InterruptResult(BaseModel):
+    """``turn/interrupt``'s answer (upstream's ``InterruptResult`` plus ``session_id``)."""
+
+    session_id: str
+    interrupted: bool
+    result: Literal["interrupted", "staged_noop"]
+
+
+async def turn_interrupt(call: Call, params: SessionIdParams) -> dict[str, Any]:
+    """Cancel the session's running ``turn/start``/``session/create`` turn (which then answers -32005).
+
+    As upstream: an idle session answers ``interrupted``; a session that never ran a turn ``staged_noop``."""
+    session_id = params.session_id
+    meta = await _meta(call, session_id)
+    if meta.archived:
+        raise SessionNotFoundError(f"session {session_id} not found in realm {call.host.realm.realm_id} "
+                                   "(it is archived)", details={"session_id": session_id, "archived": True})
+    cancelled = False
+    if call.host.sessions.loaded(session_id):  # no actor here: no turn is running
+        cancelled = await (await call.host.sessions.get(session_id)).call("interrupt_turn")
+        if not cancelled:
+            meta = await _meta(call, session_id)  # a turn may have committed meanwhile
+    if not cancelled and meta.turn_count == 0:
+        return InterruptResult(session_id=session_id, interrupted=False, result="staged_noop").model_dump()
+    return InterruptResult(session_id=session_id, interrupted=True, result="interrupted").model_dump()
 
 
 # -- reads -----------------------------------------------------------------------------------------
