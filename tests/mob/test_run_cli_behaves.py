@@ -42,11 +42,14 @@ def run(args: list[str], tmp_path: Path, env: dict[str, str] | None = None,
 
 
 def closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    sock.close()
-    return port
+    """A loopback port nothing listens on, below the ephemeral range: a freed ephemeral port can be taken
+    by any process meanwhile, or even become the client's own source port (a TCP self-connect)."""
+    for port in range(1, 1024):
+        with socket.socket() as probe:
+            probe.settimeout(1.0)
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    raise AssertionError("every loopback port below 1024 is listening")
 
 
 def write_pcm(path: Path, text: str, rate: int, channels: int) -> None:
