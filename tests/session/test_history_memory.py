@@ -16,10 +16,11 @@ from mobkat.live.stream import ObservationStream
 from mobkat.live.wire import TextChunk
 from mobkat.mob import Mob, MobDefinition
 from mobkat.providers.chat import history_to_chat_messages
-from mobkat.session import Session, SessionServices, ToolRegistry
+from mobkat.session import Session, SessionServices
 from mobkat.session.session import notice
-from mobkat.simulator import Simulator, ToolRule
+from mobkat.simulator import Simulator
 from mobkat.store import CommittedTurn, SessionMeta, SessionStore, SqliteSessionStore
+from tests.session.conftest import GatedTool
 
 
 class CountingStore:
@@ -109,17 +110,8 @@ def test_the_request_is_the_cached_projection_of_the_history(services: SessionSe
     assert simulator.stats.chat_requests[-1]["messages"] == expected
 
 
-def test_tool_loop_and_steering_commit_in_sync(services: SessionServices, simulator: Simulator) -> None:
-    simulator.add_tool_rule(ToolRule(pattern=r"slow", tool="wait_here"))
-    entered, release = threading.Event(), threading.Event()
-    tools = ToolRegistry()
-
-    @tools.register
-    def wait_here() -> str:
-        entered.set()
-        assert release.wait(10)
-        return "done"
-
+def test_tool_loop_and_steering_commit_in_sync(services: SessionServices, gated_tool: GatedTool) -> None:
+    tools, entered, release = gated_tool.tools, gated_tool.entered, gated_tool.release
     session = Session.create(services, model="gpt-5.5", tools=tools)
     session.run_turn("hello")
     outcome: list[object] = []

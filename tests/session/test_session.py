@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from mobkat.session import Session, SessionServices, ToolRegistry
 from mobkat.session.events import SessionEvent
 from mobkat.simulator import Simulator, ToolRule
 from mobkat.store import MemorySessionStore, SqliteSessionStore
+from tests.session.conftest import GatedTool
 
 
 def test_text_turn_commits_user_and_assistant_rows(services: SessionServices) -> None:
@@ -120,17 +120,8 @@ def test_openai_base_url_is_honoured(monkeypatch: pytest.MonkeyPatch, simulator:
     assert len(simulator.stats.chat_requests) == 1
 
 
-def test_concurrent_turn_on_one_session_is_refused(services: SessionServices, simulator: Simulator) -> None:
-    simulator.add_tool_rule(ToolRule(pattern=r"slow", tool="wait_here"))
-    entered, release = threading.Event(), threading.Event()
-    tools = ToolRegistry()
-
-    @tools.register
-    def wait_here() -> str:
-        entered.set()
-        release.wait(10)
-        return "done"
-
+def test_concurrent_turn_on_one_session_is_refused(services: SessionServices, gated_tool: GatedTool) -> None:
+    tools, entered, release = gated_tool.tools, gated_tool.entered, gated_tool.release
     session = Session.create(services, model="gpt-5.5", tools=tools)
     first = services.runtime.submit(session.run_turn_async("slow please"))
     assert entered.wait(10)

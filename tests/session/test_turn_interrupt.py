@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import concurrent.futures
-import threading
 
 import pytest
 
 from mobkat.actor import SessionHandle
 from mobkat.session import Session, SessionServices
-from mobkat.session.tools import ToolRegistry
-from mobkat.simulator import Simulator, ToolRule
+from tests.session.conftest import GatedTool
 
 
 def test_a_turn_interrupted_inside_a_tool_call_commits_nothing_and_the_session_runs_again(
-        services: SessionServices, simulator: Simulator) -> None:
-    simulator.add_tool_rule(ToolRule(pattern=r"slow", tool="wait_here"))
-    entered, release = threading.Event(), threading.Event()
-    tools = ToolRegistry()
-
-    @tools.register
-    def wait_here() -> str:
-        entered.set()
-        assert release.wait(10)
-        return "done"
-
+        services: SessionServices, gated_tool: GatedTool) -> None:
+    tools, entered, release = gated_tool.tools, gated_tool.entered, gated_tool.release
     session = Session.create(services, model="gpt-5.5", tools=tools)
     handle = SessionHandle.start(session)
     try:
