@@ -58,16 +58,6 @@ class TcpListener:
         sockname = next(iter(self._server.sockets)).getsockname()
         return str(sockname[0]), int(sockname[1])
 
-    @property
-    def server(self) -> asyncio.Server:
-        if self._server is None:
-            raise RuntimeError("the TCP listener is not started")
-        return self._server
-
-    @property
-    def connection_count(self) -> int:
-        return len(self._connections)
-
     async def close(self, grace_s: float = CLOSE_GRACE_S) -> None:
         """Stop listening, end every connection, and wait (at most ``grace_s``, then cut) until they are gone."""
         self._closing = True
