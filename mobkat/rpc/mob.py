@@ -230,7 +230,7 @@ async def mob_respawn(call: Call, params: MobRespawnParams) -> dict[str, Any]:
     mob = hosted.require_running("respawn")
     initial = None if params.initial_message is None else content_text(params.initial_message)
     await hosted.run(mob.respawn, params.agent_identity, initial)
-    await hosted.adopt(params.agent_identity)
+    await hosted.adopt_restarting(params.agent_identity)  # its new actor may crash at once: it is restarted
     receipt = RespawnReceipt(identity=params.agent_identity, member_ref=member_ref(hosted.id, params.agent_identity))
     return RespawnResult(status="completed", receipt=receipt).model_dump()
 

@@ -43,7 +43,7 @@ from mobkat.mob.events import MobEvent
 from mobkat.mob.mob import Mob
 from mobkat.mob.trust import DefinitionTrust
 from mobkat.rpc.mob_params import MobStatus, SpawnSpec, StreamEndParams
-from mobkat.rpc.realms import SessionDirectory, SessionEntry
+from mobkat.rpc.realms import SessionDirectory, SessionEntry, while_restarting
 from mobkat.rpc.registry import Notify
 from mobkat.session import SessionServices
 
@@ -55,14 +55,20 @@ DEFINITION_LOAD_TIMEOUT_S = 10.0
 """A ``mob/create`` whose definition is not read and checked within this is refused."""
 
 
-Seat = tuple[SessionHandle, str, str]
+Seat = tuple[SessionHandle, str, str, int]
+"""A member's session actor, session id, role and generation, all read from ONE incarnation."""
 
 
-def _seat(mob: Mob, name: str) -> Seat:
-    """The member's session actor, session id and role (blocking: asks the supervisor and the member)."""
+def read_seat(mob: Mob, name: str) -> Seat:
+    """The member's current seat (blocking: asks the supervisor once for the actor, then that actor).
+
+    Everything comes from the same actor: a respawn or restart in between must not pair one incarnation's
+    session id with another's actor. A dead actor raises ``pykka.ActorDeadError`` (it is being restarted)."""
     member = mob.member(name)
-    info = member.info()
-    return member.session(), str(info["session_id"]), str(info["role"])
+    ref = member.ref
+    info = ref.proxy().info().get(timeout=member.timeout)
+    return (SessionHandle(ref, timeout=member.timeout), str(info["session_id"]), str(info["role"]),
+            int(info["generation"]))
 
 
 def _spawn_seated(mob: Mob, spec: SpawnSpec) -> tuple[str, Seat]:
@@ -72,7 +78,7 @@ def _spawn_seated(mob: Mob, spec: SpawnSpec) -> tuple[str, Seat]:
     name = mob.spawn(spec.profile, spec.agent_identity, spec.initial_text(), runtime_mode=spec.runtime_mode,
                      labels=spec.labels)
     try:
-        return name, _seat(mob, name)
+        return name, read_seat(mob, name)
     except Exception as exc:
         try:
             mob.retire(name)
@@ -138,6 +144,8 @@ class HostedMob:
         self.sessions = sessions
         self.status: MobStatus = "Running"
         self.entries: dict[str, SessionEntry] = {}
+        self.generations: dict[str, int] = {}
+        """The generation of each member's served incarnation (a stale adoption never replaces a newer one)."""
         self.roles: dict[str, str] = {}
         self.broken: dict[str, str] = {}
         self.claimed: set[str] = set()
@@ -195,18 +203,33 @@ class HostedMob:
             if exhausted is None:
                 raise
             raise exhausted from exc
-        await self._serve(name, *seat)
+        self.serve(name, seat)
         return name
 
     async def adopt(self, name: str) -> SessionEntry:
-        """Serve the member's (new) session actor from the realm's session directory."""
-        return await self._serve(name, *await self.run(_seat, self.mob, name))
+        """Serve the member's current session actor from the realm's session directory (raises
+        ``pykka.ActorDeadError`` if that actor died before it answered: its supervisor restarts it)."""
+        return self.serve(name, await self.run(read_seat, self.mob, name))
 
-    async def _serve(self, name: str, handle: SessionHandle, session_id: str, role: str) -> SessionEntry:
+    async def adopt_restarting(self, name: str) -> SessionEntry:
+        """:meth:`adopt`, looked up again a few times while the member is being restarted."""
+        return await while_restarting(f"member {name} of mob {self.id}", lambda: self.adopt(name),
+                                      mob_id=self.id, agent_identity=name)
+
+    def serve(self, name: str, seat: Seat) -> SessionEntry:
+        """Serve a seat (see :func:`read_seat`) unless a later incarnation is already served: adoptions of
+        one member race (the event follower's after a restart, a respawn's, a revive's), and a seat read
+        before a respawn may arrive after it. Synchronous, so atomic on the loop."""
+        handle, session_id, role, generation = seat
         old = self.entries.get(name)
+        if old is not None and self.generations.get(name, -1) > generation:
+            return old  # a stale seat: the member moved on while it was read
         if old is not None and old.session_id != session_id:
-            await self.sessions.retire(old.session_id)
+            # Only unlisted: member actors belong to the supervisor, which stopped the old one. Stopping
+            # it here could stop the current incarnation, if a stale seat paired it with the old session.
+            self.sessions.release(old.session_id)
         self.entries[name] = entry = self.sessions.adopt(handle, session_id, revive=lambda: self.adopt(name))
+        self.generations[name] = generation
         self.roles[name] = role
         self.broken.pop(name, None)
         return entry
@@ -215,9 +238,10 @@ class HostedMob:
         """A retired member: its session is no longer served through the mob."""
         self.roles.pop(name, None)
         self.broken.pop(name, None)
+        self.generations.pop(name, None)
         entry = self.entries.pop(name, None)
         if entry is not None:
-            await self.sessions.retire(entry.session_id)
+            self.sessions.release(entry.session_id)  # mob.retire stopped its actor (the supervisor owns it)
 
     async def members(self) -> list[dict[str, Any]]:
         if self.status == "Running":

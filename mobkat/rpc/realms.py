@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pykka
 
@@ -88,6 +88,19 @@ class Realm:
 
 REVIVE_ATTEMPTS = 5
 REVIVE_BACKOFF_S = 0.05
+T = TypeVar("T")
+
+
+async def while_restarting(what: str, find: Callable[[], Awaitable[T]], **details: Any) -> T:
+    """``find()``, called again a few times while it raises ``pykka.ActorDeadError`` (an actor that
+    someone restarts, e.g. a mob member crashing twice in a row); then a typed "restarting" error."""
+    for attempt in range(REVIVE_ATTEMPTS):
+        try:
+            return await find()
+        except pykka.ActorDeadError:
+            await asyncio.sleep(REVIVE_BACKOFF_S * (attempt + 1))  # its supervisor is restarting it
+    raise SessionBusyError(f"{what} is restarting (its actor crashed); try again",
+                           details={**details, "restarting": True})
 
 
 class SessionEntry:
@@ -108,13 +121,7 @@ class SessionEntry:
         again, a few times, while its supervisor restarts it; then the session is reported as restarting."""
         if self.revive is None or self.handle.ref.is_alive():
             return self
-        for attempt in range(REVIVE_ATTEMPTS):
-            try:
-                return await self.revive()
-            except pykka.ActorDeadError:
-                await asyncio.sleep(REVIVE_BACKOFF_S * (attempt + 1))  # the supervisor is restarting it
-        raise SessionBusyError(f"session {self.session_id} is restarting (its actor crashed); try again",
-                               details={"session_id": self.session_id, "restarting": True})
+        return await while_restarting(f"session {self.session_id}", self.revive, session_id=self.session_id)
 
     async def call(self, name: str, *args: Any, timeout: float = ASK_TIMEOUT) -> Any:
         """Call actor method ``name`` and await its answer without blocking the loop."""
@@ -189,6 +196,10 @@ class SessionDirectory:
     async def _start(self, session: Session) -> SessionEntry:
         handle = await asyncio.to_thread(SessionHandle.start, session, tool_timeout_s=self.tool_timeout_s)
         return self.adopt(handle, session.id)
+
+    def release(self, session_id: str) -> None:
+        """Stop serving a session whose actor someone else owns (and stops): its entry only is dropped."""
+        self._entries.pop(session_id, None)
 
     async def retire(self, session_id: str) -> None:
         """Stop a session's actor (closing its live channel); it can be loaded again later."""
