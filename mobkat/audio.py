@@ -10,7 +10,8 @@ test "says" and tests can check exactly what the simulator "said":
 
 Decoding correlates every 240-sample window with the 16 tones (a DFT bin per tone, like
 Goertzel) after aligning on the first sample above :data:`ONSET_THRESHOLD`. Runs of silence
-separate segments; decoded segments are joined with a single space.
+separate segments; decoded segments are joined with a single space. Up to :data:`RING_MS` of faint
+resampler ringing after a segment's last tone (what a browser's 24→48→24 kHz path leaves) is ignored.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ _FREQS = tuple(BASE_HZ + STEP_HZ * k for k in range(16))
 _DECIMATE = 3  # correlate on every 3rd sample: 8 kHz still resolves 3.6 kHz tones exactly
 _WIN = TONE_SAMPLES // _DECIMATE  # 80 points, an integer number of cycles for every tone
 _MIN_TONALITY = 0.7  # share of a window's energy that must sit in its strongest tone
+RING_MS = 30  # resampler ringing after a segment's last tone is tolerated this long (a browser's path: ~20 ms)
+RING_SAMPLES = SAMPLE_RATE * RING_MS // 1000
+FAINT = 0.25  # ringing carries less than this share of the tones' energy per sample
 
 
 def _tone(k: int) -> array[int]:
@@ -158,6 +162,11 @@ def _is_silent(data: array[int]) -> bool:
     return not data or rms(_le_bytes(data)) < SILENCE_RMS
 
 
+def _power(data: array[int]) -> float:
+    """Mean energy per sample."""
+    return sum(map(mul, data, data)) / len(data) if data else 0.0
+
+
 def _next_onset(data: array[int], start: int) -> int:
     for index in range(start, len(data)):
         value = data[index]
@@ -166,32 +175,70 @@ def _next_onset(data: array[int], start: int) -> int:
     return -1
 
 
+def _rings_out(data: array[int], end: int, tone_power: float) -> bool:
+    """True if the sound after a segment's last tone at ``end`` is resampler ringing: fainter than the
+    tones and silent (or over) within :data:`RING_MS`."""
+    tail = data[end : end + RING_SAMPLES]
+    if _power(tail) > FAINT * tone_power:
+        return False
+    after = data[end + RING_SAMPLES : end + RING_SAMPLES + TONE_SAMPLES]
+    return _is_silent(after)
+
+
+def _segment(data: array[int], start: int) -> tuple[str | None, int]:
+    """Decode the segment whose first tone starts at ``start``: its text (None if it is not codec
+    speech) and where it ends. Ringing after the last tone (a browser's resamplers leave ~20 ms) is
+    tolerated; a loud partial tone at the very end is not."""
+    nibbles: list[int] = []
+    loudest = 0.0
+    last_power = 0.0
+    position = start
+    clean = False
+    while position + TONE_SAMPLES <= len(data):
+        window = data[position : position + TONE_SAMPLES]
+        nibble = _window_nibble(window)
+        if nibble is None:
+            break
+        if nibble < 0:
+            clean = True
+            break
+        nibbles.append(nibble)
+        last_power = _power(window)
+        loudest = max(loudest, last_power)
+        position += TONE_SAMPLES
+    else:
+        clean = _is_silent(data[position:])
+    if len(nibbles) % 2 and last_power < FAINT * loudest:  # ringing of the last tone, read as one more tone
+        nibbles.pop()
+        position -= TONE_SAMPLES
+        clean = False
+    if not clean and not _rings_out(data, position, loudest):
+        return None, position
+    if not nibbles or len(nibbles) % 2:
+        return None, position
+    raw = bytes((hi << 4) | lo for hi, lo in zip(nibbles[::2], nibbles[1::2], strict=True))
+    try:
+        return raw.decode("utf-8"), position
+    except UnicodeDecodeError:
+        return None, position
+
+
 def decode_speech(pcm: bytes) -> str | None:
     """The text spoken in codec audio ``pcm``, or None if it is not (only) valid codec speech."""
     data = samples(pcm)
     segments: list[str] = []
+    ring_end = 0  # until here, a loud sample after the previous segment may be its ringing, not speech
     position = _next_onset(data, 0)
     while position >= 0:
-        nibbles: list[int] = []
-        while position + TONE_SAMPLES <= len(data):
-            nibble = _window_nibble(data[position : position + TONE_SAMPLES])
-            if nibble is None:
+        text, end = _segment(data, position)
+        if text is None:
+            if position >= ring_end:
                 return None
-            if nibble < 0:
-                break
-            nibbles.append(nibble)
-            position += TONE_SAMPLES
-        else:
-            if not _is_silent(data[position:]):
-                return None  # a partial tone at the very end
-        if not nibbles or len(nibbles) % 2:
-            return None
-        raw = bytes((hi << 4) | lo for hi, lo in zip(nibbles[::2], nibbles[1::2], strict=True))
-        try:
-            segments.append(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            return None
-        position = _next_onset(data, position)
+            position = _next_onset(data, position + 1)
+            continue
+        segments.append(text)
+        ring_end = end + RING_SAMPLES
+        position = _next_onset(data, end)
     if not segments:
         return None
     return " ".join(segments)

@@ -290,3 +290,103 @@ class TurnNotInterruptibleError(MobkatError):
 
     code = "not_interruptible"
     rpc_code = INVALID_REQUEST
+
+
+class FlowNotFoundError(MobError):
+    """A flow id the mob's definition does not declare (``-32602 "flow not found: x"`` upstream)."""
+
+    code = "flow_not_found"
+
+
+# -- upstream methods mobkat does not offer (issue #14) ------------------------------------------------
+class UnsupportedMethodError(MobkatError):
+    """An upstream Meerkat method mobkat deliberately does not offer; the message says why.
+    JSON-RPC -32020 (capability unavailable), ``details`` = ``{method, reason}``."""
+
+    code = "unsupported_method"
+    rpc_code = CAPABILITY_UNAVAILABLE
+
+
+# -- mob lifecycle (issue #15) ---------------------------------------------------------------------------
+class InvalidTransitionError(MobNotRunningError):
+    """A lifecycle action the mob's current state does not allow (``-32602 "invalid state transition: Completed ->
+    Running"`` upstream). ``details`` = ``{mob_id, state, action, allowed_from}``."""
+
+    code = "invalid_transition"
+
+
+# -- real speech in the simulator (issue #12) ----------------------------------------------------------------
+class SpeechModelError(MobkatError):
+    """A speech model (``mobkat[speech]``) is missing, is not the pinned file (size or SHA-256), or cannot run.
+    ``details`` = ``{file}`` when a file is to blame."""
+
+    code = "speech_model_invalid"
+
+
+# -- callback tools and config writes (issue #14) --------------------------------------------------------
+class ClientGoneError(MobkatError):
+    """A server→client request (a callback tool's ``tool/execute``) cannot be answered: the client that must
+    answer it disconnected. A callback tool turns it into an error result; the turn goes on."""
+
+    code = "client_disconnected"
+    rpc_code = INTERNAL_ERROR
+
+
+class CallbackToolError(MobkatError):
+    """The client answered a ``tool/execute`` request with a JSON-RPC error (the message is the client's)."""
+
+    code = "callback_tool_failed"
+    rpc_code = INTERNAL_ERROR
+
+
+class ConfigConflictError(MobkatError):
+    """``config/set|patch`` with a stale ``expected_generation`` (upstream: -32602 ``Generation conflict: expected
+    N, current M``). ``details`` = ``{expected, current}``."""
+
+    code = "config_generation_conflict"
+    rpc_code = INVALID_PARAMS
+
+
+# -- member calls, member-side mob tools, bounded inbox wait (issue #15, part C) -------------------------
+class MemberWaitTimedOutError(MobError):
+    """``mob/wait_ready`` / ``mob/wait_kickoff`` ran out of time (upstream: -32602 ``member ready wait timed out`` /
+    ``kickoff wait timed out``). ``details`` = ``{mob_id, waiting_for, timeout_ms}``."""
+
+    code = "wait_timed_out"
+
+
+class NotTurnDrivenError(MobError):
+    """``mob/turn_start`` on a member that is not ``turn_driven`` (it runs its own turns from its inbox)."""
+
+    code = "not_turn_driven"
+
+
+class SystemContextConflictError(MobError):
+    """``mob/append_system_context`` reused an ``idempotency_key`` with another text or source."""
+
+    code = "idempotency_conflict"
+
+
+class NoReplyCapabilityError(MobError):
+    """``reply_to_peer`` outside a turn opened by a peer message or request: there is nobody to reply to."""
+
+    code = "no_reply_capability"
+
+
+class AmbiguousReplyError(MobError):
+    """``reply_to_peer`` without ``reply_to`` in a turn opened by messages from several peers."""
+
+    code = "ambiguous_reply"
+
+
+class UnknownReplyToError(MobError):
+    """``reply_to_peer(reply_to=...)`` naming no message (id or sender) of the current turn."""
+
+    code = "unknown_reply_to"
+
+
+class MobToolLimitError(MobError):
+    """A member's mob tool (``tools.mob``) asked for more than its profile allows: a profile outside
+    ``tools.mob_limits.profiles``, more than ``max_spawned`` live members, or retiring itself."""
+
+    code = "mob_tool_limit"

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from mobkat import __version__
 from mobkat.errors import MobkatError
 
-COMMAND_MODULES = ("models", "simulator", "run", "validate", "history", "rpc")
+COMMAND_MODULES = ("models", "simulator", "run", "validate", "history", "rpc", "mob", "console")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -66,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "rpc", help="serve the JSON-RPC API (stdio by default)",
         description="JSON-RPC 2.0, one JSON object per line, on stdin/stdout (logs on stderr) or on TCP.")
     parser.add_argument("--tcp", type=parse_address, metavar="ADDR", help="serve on TCP instead of stdio")
+    parser.add_argument("--rest", type=parse_address, metavar="ADDR",
+                        help="also serve upstream's REST routes (GET /models/catalog, /sessions, ...) on HTTP at ADDR; "
+                             "without --tcp, REST only (no stdio). docs/rest.md")
     parser.add_argument("--live-ws", type=parse_address, metavar="ADDR",
                         help="listen for live-channel WebSockets (enables live/*); port 0 picks a free port")
     parser.add_argument("--live-ws-scheme", choices=("ws", "wss"), default="ws",
@@ -123,7 +126,7 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
         raise InvalidInputError(str(exc)) from None
     simulator = args.simulator or os.environ.get(SIMULATOR_ENV, "").strip().lower() in ("1", "true", "yes")
     return ServerOptions(
-        tcp=args.tcp, live_ws=args.live_ws, live_ws_scheme=args.live_ws_scheme, realm=args.realm,
+        tcp=args.tcp, rest=args.rest, live_ws=args.live_ws, live_ws_scheme=args.live_ws_scheme, realm=args.realm,
         isolated=args.isolated, instance=args.instance, realm_backend=args.realm_backend,
         state_root=args.state_root, context_root=args.context_root, user_config_root=args.user_config_root,
         allow_remote=args.allow_remote, simulator=simulator, simulator_pace=args.simulator_pace,
@@ -144,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     options.check()
     stdio: tuple[int, int] | None = None
-    if options.tcp is None:
+    if options.tcp is None and options.rest is None:
         sys.stdout.flush()
         protocol_out = os.dup(1)
         os.dup2(2, 1)  # from now on, anything printed to "stdout" lands on stderr
@@ -164,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
 def _address_of(exc: OSError, options: ServerOptions) -> str:
     """The address a bind failed on, as the flag that asked for it."""
     text = str(exc)
-    for flag, address in (("--tcp", options.tcp), ("--live-ws", options.live_ws)):
+    for flag, address in (("--tcp", options.tcp), ("--live-ws", options.live_ws), ("--rest", options.rest)):
         if address is not None and f"'{address[0]}', {address[1]})" in text:
             return f"{flag} {address[0]}:{address[1]}"
     return "the address"

@@ -49,7 +49,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--out", metavar="DIR", help="save assistant audio as WAV files here")
     parser.add_argument("--state-root", metavar="PATH", help="where histories are stored (default ~/.mobkat/state)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each input to settle")
+    parser.add_argument("--web", nargs="?", const="127.0.0.1:0", default=None, metavar="ADDR", type=_web_address,
+                        help="serve the browser console while the mob runs (default 127.0.0.1, a free port) and "
+                             "print its URL; the run then lasts until Ctrl-C (docs/console.md)")
     parser.set_defaults(func=_run)
+
+
+def _web_address(text: str) -> tuple[str, int]:
+    from mobkat.console.address import parse_web_address
+
+    return parse_web_address(text)
 
 
 def _state_root(arg: str | None) -> Path:
@@ -69,26 +78,42 @@ def _run(args: argparse.Namespace) -> int:
     if args.audio:
         _load_wav(args.audio)  # a bad WAV is reported before anything starts
     state_root = _state_root(args.state_root)
-    mob = Mob.from_toml(args.file, simulator=True if args.simulator else None, state_root=state_root)
+    mob = Mob.from_toml(args.file, simulator=True if args.simulator else None, state_root=state_root,
+                        fresh=True)  # each run is a new mob; its sessions stay in the store
     out_dir = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix=f"mobkat-{mob.id}-"))
     with mob:
         if mob.simulator is not None:
             print(f"[mob] OFFLINE: the built-in simulator stands in for OpenAI at {mob.simulator.base_url} "
                   "(set OPENAI_API_KEY to use the real service)", flush=True)
+            from mobkat.speech import describe as describe_speech
+
+            print(f"[mob] simulator speech: {describe_speech()}", flush=True)
         reach = reach_of(mob)
         for info in reach.values():
             print(info.line(), flush=True)
         watch = FailureWatch(reach)
         printer = EventPrinter(mob, sys.stdout, watch.observe).start()
         driver = Driver(mob, args, out_dir, watch)
+        console = None
         try:
             driver.start()
+            if args.web is not None:
+                from mobkat.cli.run_web import start_console
+
+                console = start_console(mob, args.web)
             if sys.stdin is not None and not sys.stdin.closed and sys.stdin.isatty() and not args.script:
                 driver.interactive(sys.stdin)
             else:
                 driver.feed(_input_lines(args))
+            if console is not None:
+                from mobkat.cli.run_web import serve_until_interrupted
+
+                serve_until_interrupted(console, watch.fatal)
         except KeyboardInterrupt:
             print("[mob] interrupted; stopping", flush=True)
+        finally:
+            if console is not None:
+                console.stop()
         driver.settle()
         if watch.fatal.is_set():
             print(f"mobkat run: error: {watch.fatal_line}", file=sys.stderr, flush=True)
@@ -274,8 +299,15 @@ class Driver:
             raise MobError(f"member {member!r} has no live channel to speak into; live members: "
                            f"{', '.join(self.live_members) or 'none'}")
         live = self.mob.member(member).live
+        cursor = self.mob.events_log.latest
         for offset in range(0, len(pcm), CHUNK_BYTES):
             live.send_input(AudioChunk(data=base64.b64encode(pcm[offset:offset + CHUNK_BYTES]).decode()))
+        # Hearing real speech takes longer than settle()'s quiet spell: wait for the member's answer.
+        try:
+            self.mob.wait_for_event(lambda e: e.type == "turn_committed" and e.get("member") == member,
+                                    after=cursor, timeout=self.args.timeout)
+        except TimeoutError:
+            print(f"[mob] {member} did not answer within {self.args.timeout:g} s; moving on", flush=True)
 
     def settle(self, timeout: float | None = None) -> None:
         """Wait until routed messages are consumed and nothing has happened for a short quiet spell."""

@@ -37,10 +37,12 @@ def register(subparsers: Any) -> None:
 
 def banner(sim: Simulator) -> str:
     """What the command prints once it listens."""
+    from mobkat.speech.shared import describe
     return (
         f"mobkat simulator listening: base_url={sim.base_url}\n"
         f"  realtime: {sim.realtime_url}?model=gpt-realtime-2\n"
         f"  point the openai SDK at it: OPENAI_BASE_URL={sim.base_url} OPENAI_API_KEY=sk-sim\n"
+        f"  speech: {describe()}\n"
         "  press Ctrl-C to stop"
     )
 

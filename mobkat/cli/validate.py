@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 
 from mobkat.catalog import Catalog
 from mobkat.config import load_config
@@ -30,11 +31,15 @@ def run(args: argparse.Namespace) -> int:
     On problems print each (``file:line: key: problem``, first in file order) and return 1."""
     catalog = Catalog.default().with_config(load_config())
     try:
-        definition = MobDefinition.from_toml(args.file, catalog=catalog)
+        with warnings.catch_warnings():  # printed below, once each
+            warnings.simplefilter("ignore")
+            definition = MobDefinition.from_toml(args.file, catalog=catalog)
     except ConfigError as exc:
         for problem in [str(exc), *exc.details.get("other_problems", [])]:
             print(f"mobkat validate: error: {problem}", file=sys.stderr)
         return 1
+    for warning in definition.warnings:  # upstream keys mobkat ignores, flow warnings
+        print(f"mobkat validate: warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary(definition, args.file), indent=2))
     else:
@@ -52,6 +57,8 @@ def summary_line(definition: MobDefinition, file: str) -> str:
         _count(len(members), "member"),
         f"orchestrator {orchestrator!r}" if orchestrator else "no orchestrator",
     ]
+    if definition.flows:
+        parts.append(_count(len(definition.flows), "flow") + " (" + ", ".join(definition.flows) + ")")
     live = _live_members(definition)
     if live:
         parts.append("live channel on " + ", ".join(repr(name) for name in live))
@@ -67,6 +74,7 @@ def summary(definition: MobDefinition, file: str) -> dict[str, object]:
         "orchestrator": definition.orchestrator_profile,
         "members": [m.model_dump(mode="json", exclude_none=True) for m in definition.members_to_spawn()],
         "live_members": _live_members(definition),
+        "warnings": definition.warnings,
         "definition": definition.to_json(),
     }
 

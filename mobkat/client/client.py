@@ -20,12 +20,13 @@ from typing import Any, Literal, overload
 
 from mobkat.catalog import ModelsCatalogResponse
 from mobkat.client.errors import ConnectionClosed, VersionMismatch
-from mobkat.client.events import EventRouter, SessionEvents
+from mobkat.client.events import EnvelopeStream, EventRouter, SessionEvents
 from mobkat.client.live import LiveSocket, socket_url
 from mobkat.client.mob import MobHandle
 from mobkat.client.transport import LINE_LIMIT, RpcConnection
 from mobkat.contract import CONTRACT_VERSION
 from mobkat.live.wire import SAMPLE_RATE_HZ, ChannelStatus, InputChunk, LiveOpenResult, TurningMode
+from mobkat.wire.events import SessionStreamOpenResult
 from mobkat.wire.faults import ProviderDropResult
 from mobkat.wire.mob import MobCreateResult, MobListResult, MobStatusResult
 from mobkat.wire.session import (
@@ -199,6 +200,25 @@ class MobkatClient:
     async def get_config(self) -> ConfigResult:
         return ConfigResult.model_validate(await self.request("config/get"))
 
+    async def set_config(self, config: dict[str, Any], *, expected_generation: int | None = None,
+                         scope: Literal["project", "user"] | None = None) -> ConfigResult:
+        """``config/set``: replace the project (or user) config file with ``config``, validated first."""
+        return await self._write_config("config/set", "config", config, expected_generation, scope)
+
+    async def patch_config(self, patch: dict[str, Any], *, expected_generation: int | None = None,
+                           scope: Literal["project", "user"] | None = None) -> ConfigResult:
+        """``config/patch``: an RFC 7386 merge patch of the project (or user) config file (``None`` deletes)."""
+        return await self._write_config("config/patch", "patch", patch, expected_generation, scope)
+
+    async def _write_config(self, method: str, key: str, value: dict[str, Any], expected_generation: int | None,
+                            scope: str | None) -> ConfigResult:
+        params: dict[str, Any] = {key: value}
+        if expected_generation is not None:
+            params["expected_generation"] = expected_generation
+        if scope is not None:
+            params["scope"] = scope
+        return ConfigResult.model_validate(await self.request(method, params))
+
     # -- sessions ----------------------------------------------------------------------------------
     @overload
     async def create_session(self, prompt: str, *, model: str | None = ..., provider: str | None = ...,
@@ -253,6 +273,17 @@ class MobkatClient:
 
     async def archive_session(self, session_id: str) -> ArchiveResult:
         return ArchiveResult.model_validate(await self.request("session/archive", {"session_id": session_id}))
+
+    async def subscribe_session_events(self, session_id: str) -> EnvelopeStream:
+        """``session/stream_open``: the session's later events (any turn, mob turns too) as envelopes."""
+        raw = await self.request("session/stream_open", {"session_id": session_id})
+        opened = SessionStreamOpenResult.model_validate(raw)
+
+        async def close(stream_id: str) -> None:
+            await self.request("session/stream_close", {"stream_id": stream_id})
+            self._events.close_stream(stream_id)
+
+        return EnvelopeStream(close, opened.stream_id, self._events.open_stream(opened.stream_id))
 
     def session_events(self, session_id: str) -> SessionEvents:
         """Async iterator over ``session/event`` notifications of ``session_id`` (from now on)."""

@@ -204,6 +204,7 @@ BY_CODE: dict[str, type[MobkatClientError]] = {
     "stale_cursor": StaleCursor,
     "stream_not_found": StreamNotFound,
     "lifecycle_action_not_supported": MobRejected,
+    "flow_not_found": MobRejected,
     "live_transport_unsupported": LiveRejected,
     "unauthenticated": Unauthenticated,
     "auth_failed": Unauthenticated,

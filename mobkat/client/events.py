@@ -1,14 +1,16 @@
-"""Notifications: ``session/event`` routed per session to async iterators, ``mob/stream_*`` per stream."""
+"""Notifications: ``session/event`` routed per session to async iterators (the payloads of their envelopes),
+``mob/stream_*`` and ``session/stream_*`` per stream."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
 
-from mobkat.wire.events import SessionEvent
+from mobkat.wire.events import EventEnvelope, SessionEvent, StreamEventNotice
 
 MAX_BUFFERED_SESSIONS = 64
 MAX_BUFFERED_EVENTS = 1000
@@ -66,6 +68,51 @@ StreamItem = dict[str, Any] | None
 """A ``mob/stream_event``'s params, or ``None`` for the stream's end."""
 
 
+class EnvelopeStream:
+    """A ``session/stream_open`` subscription: the session's later events as :class:`EventEnvelope` s.
+
+    Iterate it (``async for envelope in stream``); it ends at :meth:`aclose` (``session/stream_close``)."""
+
+    def __init__(self, close: Callable[[str], Awaitable[Any]], stream_id: str,
+                 queue: asyncio.Queue[StreamItem]) -> None:
+        self.stream_id = stream_id
+        self._close = close
+        self._queue = queue
+        self._ended = False
+
+    def __aiter__(self) -> EnvelopeStream:
+        return self
+
+    async def __anext__(self) -> EventEnvelope:
+        item = None if self._ended else await self._queue.get()
+        if item is None:
+            self._ended = True
+            raise StopAsyncIteration
+        return EventEnvelope.model_validate(StreamEventNotice.model_validate(item).event)
+
+    async def until(self, event_type: str, timeout: float = 30.0) -> list[EventEnvelope]:
+        """Collect envelopes up to and including the first whose payload is ``event_type``."""
+        seen: list[EventEnvelope] = []
+        async with asyncio.timeout(timeout):
+            async for envelope in self:
+                seen.append(envelope)
+                if envelope.payload.type == event_type:
+                    break
+        return seen
+
+    async def aclose(self) -> None:
+        """Close the subscription on the server (idempotent)."""
+        if not self._ended:
+            self._ended = True
+            await self._close(self.stream_id)
+
+    async def __aenter__(self) -> EnvelopeStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
 class EventRouter:
     """Routes notifications to subscribers; keeps a bounded buffer for sessions and streams without one."""
 
@@ -92,7 +139,7 @@ class EventRouter:
         stream_id = params.get("stream_id")
         if not isinstance(stream_id, str):
             return
-        item: StreamItem = params if method == "mob/stream_event" else None
+        item: StreamItem = params if method.endswith("/stream_event") else None
         queue = self._streams.get(stream_id)
         if queue is not None:
             queue.put_nowait(item)
@@ -116,14 +163,14 @@ class EventRouter:
         return list(self._buffered.pop(session_id, []))
 
     def route(self, method: str, params: dict[str, Any]) -> None:
-        if method in ("mob/stream_event", "mob/stream_end"):
+        if method in ("mob/stream_event", "mob/stream_end", "session/stream_event", "session/stream_end"):
             self._route_stream(method, params)
             return
         if method != "session/event":
             return
         session_id = params.get("session_id")
         try:
-            event = SessionEvent.model_validate(params.get("event"))
+            event = EventEnvelope.model_validate(params.get("event")).payload  # upstream's envelope
         except ValidationError:
             return
         if not isinstance(session_id, str):

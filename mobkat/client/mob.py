@@ -19,11 +19,21 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from mobkat.client.errors import MemberNotFound
+from mobkat.client.mob_calls import MemberCallsMixin
 from mobkat.live.wire import LiveOpenResult, TurningMode
 from mobkat.mob.definition_schema import RuntimeMode
 from mobkat.mob.events import MobEvent
 from mobkat.mob.messages import HandlingMode
 from mobkat.wire.faults import MemberCrashResult
+from mobkat.wire.flows import (
+    FlowCancelResult,
+    FlowRunResult,
+    FlowStatusResult,
+    MobFlowsResult,
+    MobRun,
+    RunResultEnvelope,
+    RunResultResult,
+)
 from mobkat.wire.mob import (
     LifecycleAction,
     LifecycleResult,
@@ -73,7 +83,7 @@ class MobEventStream:
     async def open(self) -> MobEventStream:
         if self.stream_id is None:
             client = self.mob.client
-            params = _given(mob_id=self.mob.id, agent_identity=self.agent_identity)
+            params = _given(mob_id=self.mob.id, agent_identity=self.agent_identity, events="mob")  # structural
             raw = await client.request("mob/stream_open", params)
             self.stream_id = StreamOpenResult.model_validate(raw).stream_id
             self._queue = client.events_router.open_stream(self.stream_id)
@@ -140,8 +150,9 @@ class MemberHandle:
         return MemberCrashResult.model_validate(result).generation
 
 
-class MobHandle:
-    """A mob on the server (``client.create_mob(...)`` or ``client.mob(mob_id)``)."""
+class MobHandle(MemberCallsMixin):
+    """A mob on the server (``client.create_mob(...)`` or ``client.mob(mob_id)``); the member calls
+    (``member_status``, ``wait_ready``, ``spawn_helper``, ...) come from :class:`MemberCallsMixin`."""
 
     def __init__(self, client: MobkatClient, mob_id: str) -> None:
         self.client = client
@@ -186,7 +197,9 @@ class MobHandle:
         await self._call("mob/unwire", member=member, peer={"local": peer})
 
     async def lifecycle(self, action: LifecycleAction) -> LifecycleResult:
-        """``stop`` (members stop; reads still work) or ``destroy`` (stop and forget the mob)."""
+        """``stop`` (members stop; reads still work), ``resume`` (members back on their sessions), ``complete``
+        (members retired, sessions archived), ``reset`` (roster emptied, Running again) or ``destroy`` (forget the
+        mob). An action the mob's state does not allow raises ``InvalidParams`` (``invalid_transition``)."""
         return LifecycleResult.model_validate(await self._call("mob/lifecycle", action=action))
 
     def member(self, agent_identity: str) -> MemberHandle:
@@ -205,6 +218,33 @@ class MobHandle:
     def events(self) -> MobEventStream:
         """Every new event of the mob, as it happens (``mob/stream_open``)."""
         return MobEventStream(self)
+
+    # -- flows (docs/flows.md) ---------------------------------------------------------------------
+    async def flows(self) -> list[str]:
+        """The mob's flow ids."""
+        return MobFlowsResult.model_validate(await self._call("mob/flows")).flows
+
+    async def run_flow(self, flow_id: str, params: dict[str, Any] | None = None) -> str:
+        """Start a run (persisted before the answer); returns its run id."""
+        raw = await self._call("mob/flow_run", flow_id=flow_id, params=params or {})
+        return FlowRunResult.model_validate(raw).run_id
+
+    async def run(self, prompt: str | None = None, params: dict[str, Any] | None = None, *,
+                  flow_id: str | None = None) -> str:
+        """``mob/run``: flow ``flow_id`` (default ``main``) with ``prompt`` as ``params.prompt``."""
+        raw = await self._call("mob/run", prompt=prompt, params=params, flow_id=flow_id)
+        return FlowRunResult.model_validate(raw).run_id
+
+    async def flow_status(self, run_id: str) -> MobRun | None:
+        """The run (status, step ledger, outputs), or ``None`` for an unknown run."""
+        return FlowStatusResult.model_validate(await self._call("mob/flow_status", run_id=run_id)).run
+
+    async def run_result(self, run_id: str) -> RunResultEnvelope | None:
+        return RunResultResult.model_validate(await self._call("mob/run_result", run_id=run_id)).run
+
+    async def cancel_flow(self, run_id: str) -> bool:
+        """``True`` if an active run was canceled; ``False`` for a finished one (left as it is)."""
+        return FlowCancelResult.model_validate(await self._call("mob/flow_cancel", run_id=run_id)).canceled
 
     # -- member live channels (the server must run with --live-ws) ----------------------------------
     async def member_live_open(self, agent_identity: str, turning_mode: TurningMode | None = None,

@@ -132,6 +132,7 @@ class LiveChannel:
         self._typed: dict[str, tuple[str, HistoryRow | None]] = {}  # sent text items not yet echoed
         self._response_requested = False  # response.create sent, response.created not yet seen
         self._cancel_next = False  # interrupted before the requested response started
+        self._respond_next = False  # a response was wanted while one ran: ask for it when that one ends
         self._where = f"live channel {self.channel_id} (session {session.id})"
 
     # -- observing --------------------------------------------------------------------------------
@@ -347,7 +348,11 @@ class LiveChannel:
         row, at the next turn boundary."""
         adapter = self._require_ready("inject input")
         await self._send_text(adapter, row_text(row), row)
-        if respond:
+        if not respond:
+            return
+        if self._active_response is not None or self._response_requested:
+            self._respond_next = True  # the provider refuses a second response while one runs
+        else:
             await self._request_response(adapter)
 
     # -- provider events ------------------------------------------------------------------------------
@@ -492,14 +497,24 @@ class LiveChannel:
                                 total_tokens=response.usage.total_tokens or 0)
         tools = self._tool_tasks.pop(response_id, [])
         if tools and response.status == "completed":
+            self._respond_next = False  # the response after the tools answers what came in meanwhile too
             self._spawn(self._continue_after_tools(tools))
             return
+        if self._respond_next and self._active_response is None:
+            self._respond_next = False
+            self._spawn(self._respond_deferred())
         interrupted = lanes.interrupted or response.status == "cancelled"
         if interrupted and not lanes.interrupted:
             self._stager.interrupt(response_id)
             self._emit(TurnInterrupted(response_id=response_id))
         stop = "cancelled" if interrupted else _STOP_BY_STATUS.get(response.status or "completed", "end_turn")
         self._pend(stop, response_id, hold_for_truncate=interrupted and bool(lanes.audio_ms))
+
+    async def _respond_deferred(self) -> None:
+        """The response an injected row asked for while another response ran (it is in the conversation)."""
+        if self._adapter is not None and self._state.name == "ready" and self._active_response is None \
+                and not self._response_requested:
+            await self._request_response(self._adapter)
 
     async def _continue_after_tools(self, tools: list[asyncio.Task[None]]) -> None:
         await asyncio.gather(*tools, return_exceptions=True)
@@ -508,6 +523,15 @@ class LiveChannel:
 
     def _on_error(self, event: Any) -> None:
         error = event.error
+        if error.code == "conversation_already_has_active_response" and self._response_requested:
+            # A response started (e.g. by server VAD) just before ours was asked for: ask again when it ends.
+            log.debug("%s: response requested while one was active; requesting it again after", self._where)
+            self._response_requested = False
+            if self._active_response is None:  # that one has ended already
+                self._spawn(self._respond_deferred())
+            else:
+                self._respond_next = True
+            return
         self._emit(CommandRejected(code=ErrorCode(code="provider_error", raw=error.code),
                                    message=f"{self._where}: provider error: {error.message}"))
 
@@ -571,7 +595,7 @@ class LiveChannel:
         self._given_up.clear()
         self._staged_text, self._audio_staged = [], False
         self._typed.clear()
-        self._response_requested = self._cancel_next = False
+        self._response_requested = self._cancel_next = self._respond_next = False
         self._fail_waiters(f"{self._where}: provider connection dropped mid-turn; the turn was not committed")
         for tasks in self._tool_tasks.values():
             for task in tasks:

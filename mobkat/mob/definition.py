@@ -31,7 +31,9 @@ from mobkat.mob.definition_schema import (
     Skill,
     Wiring,
 )
+from mobkat.mob.flow_schema import FlowLimits, FlowSpec
 from mobkat.mob.trust import ALLOW_TOOLS_FLAG, DefinitionTrust
+from mobkat.mob.upstream_keys import strip_upstream_keys
 from mobkat.toml_source import TomlDocument, format_key, parse_toml_bytes, validate_document
 
 JSON_SOURCE = "<json>"
@@ -51,6 +53,9 @@ class MobDefinition(BaseModel):
     members: list[MemberSpec] | None = None
     """As written; ``None`` means one member per profile (see :meth:`members_to_spawn`)."""
     demo: Demo | None = None
+    flows: dict[str, FlowSpec] = Field(default_factory=dict)
+    """``[flows.<flow_id>]`` in authoring order (see docs/flows.md)."""
+    limits: FlowLimits | None = None
 
     _source_path: str = PrivateAttr(default=JSON_SOURCE)
     _base_dir: Path = PrivateAttr(default_factory=Path)
@@ -58,6 +63,8 @@ class MobDefinition(BaseModel):
     _skill_texts: dict[str, str] = PrivateAttr(default_factory=dict)
     _spawn: list[MemberSpec] = PrivateAttr(default_factory=list)
     _trust: DefinitionTrust = PrivateAttr(default_factory=DefinitionTrust)
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+    _step_schemas: dict[tuple[str, str], dict[str, Any]] = PrivateAttr(default_factory=dict)
 
     # ------------------------------------------------------------------ loading
 
@@ -108,8 +115,10 @@ class MobDefinition(BaseModel):
 
     @classmethod
     def _load(cls, doc: TomlDocument, base_dir: Path, catalog: Catalog | None, trust: DefinitionTrust) -> MobDefinition:
+        doc, warned = strip_upstream_keys(doc)  # upstream-only keys: a warning each, then ignored
         raw = validate_document(MobDocument, doc)
         checked = check_definition(doc, raw, catalog or Catalog.default(), base_dir, trust)
+        warned += [str(doc.error(path, problem)) for path, problem in checked.flows.warnings]
         definition = cls(
             id=checked.mob_id,
             orchestrator=checked.orchestrator,
@@ -118,7 +127,11 @@ class MobDefinition(BaseModel):
             wiring=raw.wiring,
             members=raw.members,
             demo=raw.demo,
+            flows=raw.flows,
+            limits=raw.limits,
         )
+        definition._warnings = warned
+        definition._step_schemas = checked.flows.schemas
         definition._source_path = doc.path
         definition._base_dir = base_dir
         definition._models = checked.models
@@ -143,6 +156,16 @@ class MobDefinition(BaseModel):
     def trust(self) -> DefinitionTrust:
         """What the definition may reach (the operator's own, or a client's: see :class:`DefinitionTrust`)."""
         return self._trust
+
+    @property
+    def warnings(self) -> list[str]:
+        """``file:line: key: problem`` for each upstream key that was ignored and each flow warning."""
+        return list(self._warnings)
+
+    def step_schema(self, flow_id: str, step_id: str) -> dict[str, Any] | None:
+        """The JSON schema a step's output must match: its ``expected_schema_ref``, else its role's
+        ``output_schema``, else ``None``."""
+        return self._step_schemas.get((flow_id, step_id))
 
     @property
     def orchestrator_profile(self) -> str | None:
@@ -223,6 +246,10 @@ class MobDefinition(BaseModel):
             out["members"] = [member.model_dump(mode="json", exclude_none=True) for member in self.members]
         if self.demo is not None:
             out["demo"] = self.demo.model_dump(mode="json")
+        if self.flows:
+            out["flows"] = {name: flow.model_dump(mode="json") for name, flow in self.flows.items()}  # keeps value=null
+        if self.limits is not None:
+            out["limits"] = self.limits.model_dump(mode="json", exclude_none=True)
         return out
 
 

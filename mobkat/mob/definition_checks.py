@@ -22,6 +22,7 @@ from mobkat.errors import (
 )
 from mobkat.mob.definition_files import MAX_SKILL_BYTES, FileRefused, read_confined
 from mobkat.mob.definition_schema import MemberSpec, MobDocument, Profile, Skill
+from mobkat.mob.flow_checks import CheckedFlows, check_flows
 from mobkat.mob.trust import ALLOW_TOOLS_FLAG, DefinitionTrust
 from mobkat.toml_source import KeyPath, TomlDocument, format_key
 
@@ -39,6 +40,7 @@ class CheckedDefinition:
     members: list[MemberSpec]
     models: dict[str, ModelProfile] = field(default_factory=dict)
     skill_texts: dict[str, str] = field(default_factory=dict)
+    flows: CheckedFlows = field(default_factory=CheckedFlows)
 
 
 class _Problems:
@@ -86,6 +88,7 @@ def check_definition(
     _check_wiring(raw, orchestrator, problems)
     members = _check_members(raw, problems)
     _check_demo(raw, members, models, problems)
+    flows = check_flows(raw, problems.add, base_dir, trust)
     problems.raise_first()
     return CheckedDefinition(
         mob_id=mob_id,
@@ -93,6 +96,7 @@ def check_definition(
         members=members,
         models={name: row for name, row in models.items() if row is not None},
         skill_texts={name: text for name, text in skill_texts.items() if text is not None},
+        flows=flows,
     )
 
 
@@ -248,6 +252,11 @@ def _check_skill(name: str, skill: Skill, base_dir: Path, trust: DefinitionTrust
 
 
 def _check_wiring(raw: MobDocument, orchestrator: str | None, problems: _Problems) -> None:
+    for name, spec in raw.profiles.items():  # tools.mob_limits.profiles names profiles too
+        for index, allowed in enumerate(spec.tools.mob_limits.profiles or []):
+            if allowed not in raw.profiles:
+                problems.add(("profiles", name, "tools", "mob_limits", "profiles", index),
+                             _unknown("profile", allowed, raw.profiles))
     for index, wire in enumerate(raw.wiring.role_wiring):
         for side, profile in (("a", wire.a), ("b", wire.b)):
             if profile not in raw.profiles:

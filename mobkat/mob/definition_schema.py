@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from mobkat.catalog import ProviderName
+from mobkat.mob.flow_schema import FlowLimits, FlowSpec
 from mobkat.toml_source import describe_value
 
 RuntimeMode = Literal["autonomous_host", "turn_driven"]
@@ -33,6 +34,17 @@ def _python_tool_path(value: str) -> str:
 PythonToolPath = Annotated[str, AfterValidator(_python_tool_path)]
 
 
+class MobToolLimits(BaseModel):
+    """``[profiles.<name>.tools.mob_limits]``: what a member's mob tools (``tools.mob = true``) may do."""
+
+    model_config = _STRICT
+
+    profiles: list[str] | None = None
+    """The profiles it may spawn (unset: every profile of the mob; ``[]``: none)."""
+    max_spawned: int = Field(default=4, ge=0)
+    """How many members it spawned may be in the roster at once."""
+
+
 class ToolsConfig(BaseModel):
     """``[profiles.<name>.tools]``: which tools the member gets."""
 
@@ -47,8 +59,11 @@ class ToolsConfig(BaseModel):
     shell: bool = False
     memory: bool = False
     mob: bool = False
+    """Mob tools (``mob_members``, ``mob_spawn``, ``mob_retire``, ``mob_wire``, ``mob_unwire``) within
+    :attr:`mob_limits` (mobkat.mob.mob_tools)."""
+    mob_limits: MobToolLimits = Field(default_factory=MobToolLimits)
     schedule: bool = False
-    # builtins/shell/memory/mob/schedule: accepted for compatibility with upstream files; no effect yet.
+    # builtins/shell/memory/schedule: accepted for compatibility with upstream files; no effect yet.
 
 
 class LiveConfig(BaseModel):
@@ -96,6 +111,8 @@ class Profile(BaseModel):
     external_addressable: bool = False
     live: LiveConfig | None = None
     restart: RestartPolicy = Field(default_factory=RestartPolicy)
+    output_schema: dict[str, Any] | None = None
+    """A JSON schema (an object) every flow step output of this role must match (see docs/flows.md)."""
 
 
 class Skill(BaseModel):
@@ -191,3 +208,5 @@ class MobDocument(BaseModel):
     wiring: Wiring = Field(default_factory=Wiring)
     members: list[MemberSpec] | None = None
     demo: Demo | None = None
+    flows: dict[str, FlowSpec] = Field(default_factory=dict)
+    limits: FlowLimits | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
@@ -17,6 +17,14 @@ from mobkat.errors import InvalidInputError
 EventType = Literal[
     "mob_started",
     "mob_stopped",
+    # lifecycle and persistence (mobkat.mob.lifecycle, mobkat.mob.persistence)
+    "mob_resumed",
+    "mob_completed",
+    "mob_reset",
+    "mob_destroyed",
+    "mob_restored",
+    "member_restored",
+    "mob_shutdown",
     "member_spawned",
     "member_retired",
     "member_restarted",
@@ -35,6 +43,20 @@ EventType = Literal[
     "user_transcript",
     "transcript_delta",
     "assistant_transcript",
+    # flow runs (mobkat.mob.flow_engine), upstream's names and fields
+    "flow_started",
+    "step_dispatched",
+    "step_target_completed",
+    "step_target_failed",
+    "step_completed",
+    "step_failed",
+    "step_skipped",
+    "flow_completed",
+    "flow_failed",
+    "flow_canceled",
+    # member calls (mobkat.mob.member_ops): mob/force_cancel, mob/append_system_context
+    "turn_cancelled",
+    "system_context_appended",
 ]
 
 
@@ -112,6 +134,21 @@ class EventLog:
         self._sleepers = 0  # threads in follow() waiting on _cond: only then is notify_all worth its cost
         self._closed = False
         self._waiters: list[_AsyncWaiter] = []
+        self.sink: Callable[[_Raw], None] | None = None
+        """Called with every appended event, under the log's lock (so in cursor order): the durable journal."""
+
+    def preload(self, stored: Sequence[_Raw]) -> None:
+        """Start from stored events (a restored mob): their cursors are kept, new ones continue after them."""
+        with self._lock:
+            if self._events:
+                raise InvalidInputError(f"mob {self.mob_id}: preload is only for an empty log")
+            kept = list(stored)[-self._capacity:]
+            start = len(kept) - 1
+            while start > 0 and kept[start - 1][0] == kept[start][0] - 1:
+                start -= 1
+            kept = kept[max(start, 0):]  # cursors have no gaps: only the contiguous newest run is kept
+            self._events = kept
+            self._first_cursor = kept[0][0] if kept else 1
 
     @property
     def latest(self) -> int:
@@ -128,7 +165,10 @@ class EventLog:
             raise InvalidInputError(f"mob {self.mob_id}: {type!r} is not a mob event type")
         with self._lock:  # the condition's own lock, taken directly: this is the routing hot path
             cursor = self._first_cursor + len(self._events)
-            self._events.append((cursor, time.time(), type, fields))
+            raw = (cursor, time.time(), type, fields)
+            self._events.append(raw)
+            if self.sink is not None:
+                self.sink(raw)
             if len(self._events) > self._capacity + self._capacity // 8 + 1:
                 drop = len(self._events) - self._capacity
                 del self._events[:drop]

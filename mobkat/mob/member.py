@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import sys
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -122,8 +123,20 @@ class MemberActor(SessionActor):
         self._attempts: dict[str, int] = {}  # failed turns per message id, in this incarnation
         self._backing_off = False  # after a failed turn: no turn starts until _RetryDue
         self._committed_turns = 0
+        self._cancel_requested: concurrent.futures.Future[TurnResult] | None = None  # force_cancel's turn
 
     # -- supervision -------------------------------------------------------------------------------
+    def on_start(self) -> None:
+        """Read the session's history here, on the member's own thread, before any message is handled: a
+        restarted member's session comes with its history deferred, so a long one never stalls the
+        supervisor (routing for every member). A failed read is a crash, reported like any other (pykka
+        stops an actor whose ``on_start`` raises without calling ``on_failure``: this does)."""
+        try:
+            self.session.load_history()
+        except Exception:
+            self.on_failure(*sys.exc_info())
+            raise
+
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         """Close the live channel, then report the crash once the running turn (if any) has ended.
 
@@ -219,7 +232,7 @@ class MemberActor(SessionActor):
         def committed(result: TurnResult, ids: list[str]) -> None:  # on the I/O loop, right after the commit
             try:
                 events.append("turn_committed", member=name, generation=generation, messages=len(result.rows),
-                              text=result.text, source="turn")
+                              text=result.text, source="turn", message_ids=ids)
                 supervisor.tell({"consumed": name, "fence": fence, "ids": ids})
             except Exception:  # the commit stands whatever happens here; never turn it into a failure
                 log.exception("member %s: could not acknowledge a committed turn", name)
@@ -251,7 +264,11 @@ class MemberActor(SessionActor):
         taken = [e for e, row in turn.run.steered if not any(row is m for m in missed)]
         try:
             done.future.result()
-        except concurrent.futures.CancelledError:  # the I/O loop is shutting down: keep them, start nothing
+        except concurrent.futures.CancelledError:
+            if self._cancel_requested is done.future:  # force_cancel: its messages are consumed, not retried
+                self._cancelled(turn.run, [*turn.run.envelopes, *taken, *(e for e, _ in carried)])
+                return
+            # the I/O loop is shutting down: keep them, start nothing
             self._requeue(turn.run, [*turn.run.envelopes, *taken, *(e for e, _ in carried)])
             return
         except Exception as exc:
@@ -262,6 +279,34 @@ class MemberActor(SessionActor):
                 self._attempts.pop(envelope.id, None)
             self._carry += carried
             self.supervisor.tell({"turn_committed": self.identity.name, "fence": self.identity.fence_token})
+        self._start_next_turn()
+
+    def cancel_turn(self) -> bool:
+        """``mob/force_cancel``: cancel the running turn (inbox or ``turn/start``); it commits nothing, its
+        messages count as consumed, the member stays and takes its next message. False when idle."""
+        if self._request_turn is not None and self._request_turn.future is not None \
+                and not self._request_turn.future.done():
+            return self.interrupt_turn()
+        if self._turn is None or self._turn.future.done():
+            return False
+        self._cancel_requested = self._turn.future
+        self._runtime.call_soon(self._turn.run.abandon, _nothing)  # its future ends once the task has ended
+        return True
+
+    def reply_targets(self) -> list[dict[str, str]]:
+        """The peer messages and requests that opened the running turn (what ``reply_to_peer`` answers)."""
+        if self._turn is None:
+            return []
+        envelopes = [*self._turn.run.envelopes, *(e for e, _ in self._turn.run.steered)]
+        return [{"id": e.id, "sender": e.sender, "kind": e.kind, "handling_mode": e.handling_mode}
+                for e in envelopes if e.sender != "operator" and e.kind in ("message", "request")]
+
+    def _cancelled(self, run: TurnRun, envelopes: list[Envelope]) -> None:
+        self._cancel_requested = None
+        self._context = [*run.context, *self._context]  # notices that rode on it land with the next turn
+        self._ack(tuple(e.id for e in envelopes))
+        self.events.append("turn_cancelled", member=self.identity.name, generation=self.identity.generation,
+                           message_ids=[e.id for e in envelopes])
         self._start_next_turn()
 
     def _turn_failed(self, run: TurnRun, taken: list[Envelope], carried: list[tuple[Envelope, HistoryRow]],
@@ -387,6 +432,10 @@ class MemberActor(SessionActor):
                                source="live")
         elif isinstance(observation, LiveErrorObservation):
             self.events.append("live_closed", member=name, error=observation.message)
+
+
+def _nothing() -> None:
+    """A forced cancel reports through the turn's own future, not through ``TurnRun.abandon``."""
 
 
 def _opening_row(envelope: Envelope) -> HistoryRow:

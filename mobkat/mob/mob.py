@@ -22,14 +22,19 @@ from mobkat.mob.definition import MobDefinition
 from mobkat.mob.definition_schema import RuntimeMode
 from mobkat.mob.delivery import DELIVERY_ATTEMPTS
 from mobkat.mob.events import EventLog, MobEvent
+from mobkat.mob.flow_api import FlowsMixin
+from mobkat.mob.inbox_wait import INBOX_WAIT_S, InboxRoom
 from mobkat.mob.mailbox import Mailbox
 from mobkat.mob.member import MemberActor
 from mobkat.mob.messages import Envelope, HandlingMode, PeerKind
+from mobkat.mob.mob_lifecycle import LifecycleMixin
+from mobkat.mob.persistence import RosterJournal, stored_roster
 from mobkat.mob.sim_rules import PEER_RULES
 from mobkat.mob.supervisor import Supervisor
 from mobkat.session import SessionServices
 from mobkat.simulator import Simulator
 from mobkat.store import MemorySessionStore, SessionStore, SqliteSessionStore
+from mobkat.store.mob_records import MobRecordStore
 
 ASK_TIMEOUT = 30.0
 
@@ -136,7 +141,7 @@ class MemberHandle:
         return SessionHandle(self.ref, timeout=self.timeout)
 
 
-class Mob:
+class Mob(LifecycleMixin, FlowsMixin):
     """A running mob. ``with Mob.from_toml("mobs/live-demo.toml") as mob: ...``"""
 
     def __init__(self, definition: MobDefinition, *, services: SessionServices | None = None,
@@ -144,8 +149,13 @@ class Mob:
                  inbox_capacity: int = 1024,
                  ask_timeout: float = ASK_TIMEOUT, tool_timeout_s: float = 30.0,
                  reconnect: ReconnectPolicy | None = None, delivery_attempts: int = DELIVERY_ATTEMPTS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        """``clock`` (monotonic seconds) measures restart windows; tests pass a fake one to step over a window."""
+                 clock: Callable[[], float] = time.monotonic, records: MobRecordStore | None = None,
+                 fresh: bool = False, inbox_wait_s: float = INBOX_WAIT_S) -> None:
+        """``clock`` (monotonic seconds) measures restart windows; tests pass a fake one to step over a window.
+
+        ``records`` keeps the mob's definition, state, roster and events (default: ``<state_root>/<id>/mobs.db``
+        with a ``state_root``, else in memory). A mob that has a record there is restored by :meth:`start`, unless
+        ``fresh``: then that record (roster, events) is dropped and the mob starts anew (sessions stay stored)."""
         if delivery_attempts < 1:
             raise InvalidInputError(f"delivery_attempts must be at least 1 (got {delivery_attempts}): a message "
                                     "needs one turn to be delivered at all")
@@ -155,6 +165,8 @@ class Mob:
         self._simulator_choice = simulator
         self._state_root = Path(state_root) if state_root is not None else None
         self._inbox_capacity = inbox_capacity
+        self.room = InboxRoom(inbox_wait_s)
+        """A sender that finds an inbox full waits up to ``inbox_wait_s`` for room (mobkat.mob.inbox_wait)."""
         self._tool_timeout_s = tool_timeout_s
         self._reconnect = reconnect
         self._delivery_attempts = delivery_attempts
@@ -169,6 +181,13 @@ class Mob:
         self._member_proxies: dict[str, pykka.ActorProxy[MemberActor]] = {}
         self._inbound = Mailbox()  # send_peer_nowait → supervisor
         self._lock = threading.Lock()
+        self._given_records = records
+        self._fresh = fresh
+        self.records: MobRecordStore | None = records
+        self._journal = None
+        self._state = "Creating"
+        self._epoch = 0
+        self._lifecycle_lock = threading.Lock()
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str], **kwargs: Any) -> Mob:
@@ -205,18 +224,25 @@ class Mob:
                                if self._state_root is not None else MemorySessionStore())
                 self.services = SessionServices(store=self._store, simulator_base_url=base_url)
             self.services.start()
+            restoring = self._open_records()
             self._supervisor = Supervisor.start(self.definition, self.services, self.events_log,
                                                 inbox_capacity=self._inbox_capacity,
                                                 tool_timeout_s=self._tool_timeout_s, reconnect=self._reconnect,
                                                 inbound=self._inbound, delivery_attempts=self._delivery_attempts,
-                                                clock=self._clock)
+                                                clock=self._clock, journal=RosterJournal(self._records(), self.id),
+                                                room=self.room)
             self._supervisor_proxy = self._supervisor.proxy()
-            self.events_log.append("mob_started", simulator=self.uses_simulator)
+            if restoring is None:
+                self.events_log.append("mob_started", simulator=self.uses_simulator)
+            else:
+                self._restore(restoring)
+            self._start_flows()  # after a restore: runs left unfinished are marked failed
         return self
 
     def stop(self) -> None:
         """Close live channels, stop every actor, the I/O loop and the simulator. Idempotent."""
         with self._lock:
+            self._stop_flows()  # active flow runs end canceled (cause mob_stopped)
             supervisor, self._supervisor = self._supervisor, None
             if supervisor is None:
                 return
@@ -227,6 +253,7 @@ class Mob:
             finally:
                 supervisor.stop(timeout=self.ask_timeout)
                 self.events_log.close()
+                self._close_records()
                 if self._given_services is None:
                     self.services.close()
                     if self._store is not None:
@@ -258,6 +285,7 @@ class Mob:
         """Spawn a member from a profile (named after it by default); returns the member name.
 
         ``runtime_mode`` overrides the profile's; ``labels`` are the member's (also on its session)."""
+        self._require_running("spawn")
         view: dict[str, Any] = self._supervise("spawn", profile, name, initial_message, 0, runtime_mode, labels)
         return str(view["name"])
 
@@ -267,20 +295,27 @@ class Mob:
                 for spec in self.definition.members_to_spawn()]
 
     def retire(self, name: str) -> bool:
+        self._require_running("retire")
         self._member_proxies.pop(name, None)
         return bool(self._supervise("retire", name))
 
     def respawn(self, name: str, initial_message: str | None = None) -> dict[str, Any]:
+        self._require_running("respawn")
         view: dict[str, Any] = self._supervise("respawn", name, initial_message)
         return view
 
     def wire(self, a: str, b: str) -> bool:
+        self._require_running("wire")
         return bool(self._supervise("wire", a, b))
 
     def unwire(self, a: str, b: str) -> bool:
+        self._require_running("unwire")
         return bool(self._supervise("unwire", a, b))
 
     def members(self) -> list[dict[str, Any]]:
+        """The roster: the live one while Running, else the stored one (members of a stopped mob)."""
+        if self._state != "Running" and self.records is not None:
+            return stored_roster(self.records, self.id)
         roster: list[dict[str, Any]] = self._supervise("roster")
         return roster
 
@@ -290,15 +325,21 @@ class Mob:
 
     # -- messages ---------------------------------------------------------------------------------------
     def send(self, name: str, content: str, handling_mode: HandlingMode = "queue") -> str:
-        """Operator input to a member: a turn (or, for a live member, into its live conversation)."""
-        return str(self._supervise("route", Envelope(sender="operator", receiver=name, body=content,
-                                                     handling_mode=handling_mode)))
+        """Operator input to a member: a turn (or, for a live member, into its live conversation). A full inbox
+        makes this wait up to ``inbox_wait_s`` for room, then raise ``InboxFullError``."""
+        self._require_running("send")
+        return self.room.route(self._route, Envelope(sender="operator", receiver=name, body=content,
+                                                     handling_mode=handling_mode))
 
     def send_peer(self, sender: str, receiver: str, body: str, kind: PeerKind = "message",
                   handling_mode: HandlingMode = "queue") -> str:
         """Send as member ``sender`` to a wired member (what the comms tools do)."""
-        return str(self._supervise("route", Envelope(sender=sender, receiver=receiver, body=body, kind=kind,
-                                                     handling_mode=handling_mode)))
+        self._require_running("send_peer")
+        return self.room.route(self._route, Envelope(sender=sender, receiver=receiver, body=body, kind=kind,
+                                                     handling_mode=handling_mode))
+
+    def _route(self, envelope: Envelope) -> str:
+        return str(self._supervise("route", envelope))
 
     def send_peer_nowait(self, sender: str, receiver: str, body: str, kind: PeerKind = "message",
                          handling_mode: HandlingMode = "queue") -> str:

@@ -9,15 +9,18 @@ from typing import Any, Literal
 
 import pykka
 
-from mobkat.mob.messages import Envelope
+from mobkat.errors import AmbiguousReplyError, NoReplyCapabilityError, UnknownReplyToError
+from mobkat.mob.inbox_wait import InboxRoom
+from mobkat.mob.messages import Envelope, HandlingMode
 from mobkat.session.tools import Tool, make_tool
 
 ROUTE_TIMEOUT = 10.0
 
 COMMS_SKILL = (
     "You are a member of a team (a mob). Discover your peers with peers(); message a peer with "
-    "send_message(peer, body); ask for something specific with send_request and answer requests with "
-    "send_response. Notices about peers joining or leaving are context only: do not reply to them."
+    "send_message(peer, body); answer the peer message or request that woke you with reply_to_peer(body); "
+    "ask for something specific with send_request and answer requests with send_response. Notices about peers "
+    "joining or leaving are context only: do not reply to them."
 )
 
 
@@ -29,14 +32,28 @@ class PeerRouter:
     """
 
     def __init__(self, supervisor: pykka.ActorRef[Any] | pykka.ActorProxy[Any], sender: str,
-                 timeout: float = ROUTE_TIMEOUT) -> None:
+                 timeout: float = ROUTE_TIMEOUT, room: InboxRoom | None = None,
+                 max_wait_s: float | None = None) -> None:
         self._supervisor = supervisor.proxy() if isinstance(supervisor, pykka.ActorRef) else supervisor
         self.sender = sender
         self.timeout = timeout
+        self.room = room if room is not None else InboxRoom()
+        """A full inbox makes the sender wait (bounded) for room before it is refused."""
+        self.max_wait_s = max_wait_s
+        """A tighter bound for that wait: within the tool's own timeout, so a refusal is never a timeout."""
 
-    def route(self, envelope: Envelope) -> str:
+    def _route_once(self, envelope: Envelope) -> str:
         message_id: str = self._supervisor.route(envelope).get(timeout=self.timeout)
         return message_id
+
+    def route(self, envelope: Envelope) -> str:
+        return self.room.route(self._route_once, envelope, self.max_wait_s)
+
+    def reply_targets(self) -> list[dict[str, str]]:
+        """The peer messages and requests that opened the sender's running turn (``reply_to_peer``'s choice)."""
+        ref = self._supervisor.member_ref(self.sender).get(timeout=self.timeout)
+        targets: list[dict[str, str]] = ref.proxy().reply_targets().get(timeout=self.timeout)
+        return targets
 
     def peers(self) -> list[dict[str, Any]]:
         peers: list[dict[str, Any]] = self._supervisor.peers_of(self.sender).get(timeout=self.timeout)
@@ -62,6 +79,19 @@ def peer_tools(router: PeerRouter) -> list[Tool]:
                                            params=params or {}))
         return f"request {message_id} sent to {peer}"
 
+    def reply_to_peer(body: str, handling_mode: HandlingMode | None = None, reply_to: str | None = None) -> str:
+        """Answer the peer message or request that woke you (reply_to: its sender or id, when several peers wrote)."""
+        target = _reply_target(router.reply_targets(), reply_to)
+        mode: HandlingMode = handling_mode or ("steer" if target["handling_mode"] == "steer" else "queue")
+        peer = target["sender"]
+        if target["kind"] == "request":
+            envelope = Envelope(sender=me, receiver=peer, kind="response", in_reply_to=target["id"],
+                                status="completed", body=body, handling_mode=mode)
+        else:
+            envelope = Envelope(sender=me, receiver=peer, kind="message", body=body, handling_mode=mode)
+        message_id = router.route(envelope)
+        return f"replied to {peer} (message {message_id})"
+
     def send_response(peer: str, in_reply_to: str, result: str,
                       status: Literal["accepted", "completed", "failed"] = "completed") -> str:
         """Answer a peer's request (quote its id in in_reply_to)."""
@@ -69,7 +99,27 @@ def peer_tools(router: PeerRouter) -> list[Tool]:
                                            status=status, body=result))
         return f"response {message_id} sent to {peer}"
 
-    return [_bound(f) for f in (peers, send_message, send_request, send_response)]
+    return [_bound(f) for f in (peers, send_message, reply_to_peer, send_request, send_response)]
+
+
+def _reply_target(targets: list[dict[str, str]], reply_to: str | None) -> dict[str, str]:
+    """Which message ``reply_to_peer`` answers: the one named by ``reply_to`` (id or sender), else the only
+    sender's latest; typed errors when there is none, several senders, or no such message."""
+    if not targets:
+        raise NoReplyCapabilityError("reply_to_peer: this turn was not opened by a peer message or request, so "
+                                     "there is nobody to reply to; use send_message(peer, body)")
+    senders = sorted({t["sender"] for t in targets})
+    if reply_to is not None:
+        named = [t for t in targets if reply_to in (t["id"], t["sender"])]
+        if not named:
+            raise UnknownReplyToError(
+                f"reply_to_peer: reply_to {reply_to!r} is neither a sender nor a message id of this turn "
+                f"(senders: {', '.join(senders)})", details={"reply_to": reply_to, "senders": senders})
+        return named[-1]
+    if len(senders) > 1:
+        raise AmbiguousReplyError(f"reply_to_peer: this turn has messages from {', '.join(senders)}; say which "
+                                  "one you answer with reply_to=<sender>", details={"senders": senders})
+    return targets[-1]
 
 
 _TEMPLATES: dict[str, Tool] = {}

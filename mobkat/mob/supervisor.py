@@ -29,11 +29,15 @@ from mobkat.mob.definition import MobDefinition
 from mobkat.mob.definition_schema import RuntimeMode
 from mobkat.mob.delivery import DELIVERY_ATTEMPTS
 from mobkat.mob.events import EventLog
+from mobkat.mob.inbox_wait import InboxRoom
 from mobkat.mob.mailbox import DRAIN, Mailbox
 from mobkat.mob.member import MemberActor, MemberIdentity, OpenLive, new_fence
 from mobkat.mob.messages import Envelope, kickoff_text
+from mobkat.mob.mob_tools import MobToolRouter, mob_tools
 from mobkat.mob.peer_tools import COMMS_SKILL, PeerRouter, peer_tools
+from mobkat.mob.persistence import RosterJournal, restore_members
 from mobkat.session import Session, SessionServices, ToolRegistry, make_tool
+from mobkat.store.mob_records import MemberRow
 
 log = logging.getLogger(__name__)
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -70,8 +74,13 @@ class Supervisor(pykka.ThreadingActor):
     def __init__(self, definition: MobDefinition, services: SessionServices, events: EventLog, *,
                  inbox_capacity: int = 1024, tool_timeout_s: float = 30.0,
                  reconnect: ReconnectPolicy | None = None, inbound: Mailbox | None = None,
-                 delivery_attempts: int = DELIVERY_ATTEMPTS, clock: Callable[[], float] = time.monotonic) -> None:
+                 delivery_attempts: int = DELIVERY_ATTEMPTS, clock: Callable[[], float] = time.monotonic,
+                 journal: RosterJournal | None = None, room: InboxRoom | None = None) -> None:
         super().__init__()
+        self.room = room if room is not None else InboxRoom()
+        """Senders waiting for room in a full inbox (woken in ``_consumed``)."""
+        self.journal = journal
+        """Where roster changes are written as they happen (``None``: nowhere)."""
         self.clock = clock
         """Monotonic seconds; restart windows (``restart.within_s``) are measured with it."""
         self.inbound = inbound if inbound is not None else Mailbox()
@@ -91,12 +100,13 @@ class Supervisor(pykka.ThreadingActor):
     # -- spawning -------------------------------------------------------------------------------------
     def spawn(self, profile: str, name: str | None = None, initial_message: str | None = None,
               generation: int = 0, runtime_mode: RuntimeMode | None = None,
-              labels: dict[str, str] | None = None) -> dict[str, Any]:
+              labels: dict[str, str] | None = None, flow_owned: bool = False) -> dict[str, Any]:
         """Create the member's session and actor, wire it by the auto-wiring rules, and kick it off.
 
-        ``runtime_mode`` overrides the profile's; ``labels`` are the member's (also on its session)."""
+        ``runtime_mode`` overrides the profile's; ``labels`` are the member's (also on its session).
+        ``flow_owned``: a member a flow run provisions, whose name starts with the reserved ``__flow_``."""
         name = name or profile
-        if not NAME.match(name) or name.startswith("__flow_"):
+        if not NAME.match(name) or (name.startswith("__flow_") and not flow_owned):
             raise WiringError(f"member name {name!r} is not a valid identifier (letters, digits, '_' and '-', "
                               "starting with a letter or '_')")
         if name in self.members:
@@ -122,6 +132,8 @@ class Supervisor(pykka.ThreadingActor):
                               runtime_mode=mode, labels=dict(labels or {}))
         self.members[name] = record
         self.retired.pop(name, None)
+        if self.journal is not None:
+            self.journal.member(record)
         self.events.append("member_spawned", member=name, role=profile, generation=generation,
                            fence_token=identity.fence_token, runtime_mode=mode,
                            session_id=session.id, comms_name=identity.comms_name, labels=record.labels)
@@ -152,7 +164,15 @@ class Supervisor(pykka.ThreadingActor):
         if self.definition.profile(profile).tools.comms:
             if self._proxy is None:
                 self._proxy = self.actor_ref.proxy()
-            for tool in peer_tools(PeerRouter(self._proxy, name)):
+            router = PeerRouter(self._proxy, name, room=self.room, max_wait_s=self.tool_timeout_s * 0.8)
+            for tool in peer_tools(router):
+                tools.add(tool)
+        prof = self.definition.profile(profile)
+        if prof.tools.mob:  # member-side mob tools, within tools.mob_limits (mobkat.mob.mob_tools)
+            if self._proxy is None:
+                self._proxy = self.actor_ref.proxy()
+            mob_router = MobToolRouter(self._proxy, name, prof.tools.mob_limits, list(self.definition.profiles))
+            for tool in mob_tools(mob_router):
                 tools.add(tool)
         for func in self.definition.python_tools(profile):
             tools.add(make_tool(func))
@@ -199,6 +219,8 @@ class Supervisor(pykka.ThreadingActor):
         self._stop_actor(record)
         record.status = "retired"
         self.retired[name] = record
+        if self.journal is not None:
+            self.journal.removed(name)
         self.events.append("member_retired", member=name, role=record.profile,
                            generation=record.identity.generation)
         return True
@@ -245,7 +267,37 @@ class Supervisor(pykka.ThreadingActor):
         for name in list(self.members):
             record = self.members[name]
             self._stop_actor(record)
-        self.events.append("mob_stopped", members=sorted(self.members))
+        self.events.append("mob_shutdown", members=sorted(self.members))  # the state is kept: a restart restores
+
+    # -- lifecycle and restore (mobkat.mob.lifecycle, mobkat.mob.persistence) ----------------------------
+    def restore(self, rows: list[MemberRow], edges: list[tuple[str, str]], reason: str) -> list[str]:
+        """Members back on their sessions at generation + 1 (after a restart, or on resume)."""
+        return restore_members(self, rows, edges, reason)
+
+    def drop_roster(self) -> list[str]:
+        """Lifecycle stop: stop every member actor and forget them here; the stored roster stays."""
+        names = sorted(self.members)
+        for record in self.members.values():
+            self._stop_actor(record)
+        self.members.clear()
+        self.retired.clear()
+        self.edges.clear()
+        return names
+
+    def retire_all(self, archive: bool) -> list[str]:
+        """Retire every member (complete, reset, destroy); ``archive`` also archives their sessions."""
+        names = sorted(self.members)
+        for name in names:
+            session_id = self.members[name].session_id
+            self.retire(name)
+            if archive:
+                try:
+                    self.services.store.archive_session(session_id)
+                except MobkatError as exc:
+                    log.warning("mob %s: cannot archive the session of %s: %s", self.definition.id, name, exc)
+        if self.journal is not None:
+            self.journal.cleared()
+        return names
 
     def on_stop(self) -> None:
         for record in self.members.values():
@@ -276,6 +328,8 @@ class Supervisor(pykka.ThreadingActor):
         if edge in self.edges:
             return False
         self.edges.add(edge)
+        if self.journal is not None:
+            self.journal.wired(a, b)
         self.events.append("members_wired", a=a, b=b)
         for me, peer in ((a, b), (b, a)):
             description = self.definition.profile(self.members[peer].profile).peer_description
@@ -289,6 +343,8 @@ class Supervisor(pykka.ThreadingActor):
         if edge not in self.edges:
             return False
         self.edges.discard(edge)
+        if self.journal is not None:
+            self.journal.unwired(a, b)
         self.events.append("members_unwired", a=a, b=b)
         for me, peer in ((a, b), (b, a)):
             if me in self.members:
@@ -330,7 +386,7 @@ class Supervisor(pykka.ThreadingActor):
                 details={"capacity": self.inbox_capacity}))
         self._send(receiver, envelope)
         self.events.append("peer_message_routed", sender=envelope.sender, receiver=envelope.receiver,
-                           kind=envelope.kind, message_id=envelope.id)
+                           kind=envelope.kind, message_id=envelope.id, preview=envelope.body[:80])
         return envelope.id
 
     def route_nowait(self, envelope: Envelope) -> None:
@@ -401,6 +457,7 @@ class Supervisor(pykka.ThreadingActor):
     def _consumed(self, record: MemberRecord, message: dict[str, Any]) -> None:
         for message_id in message["ids"]:
             record.unacked.pop(message_id, None)
+        self.room.freed(record.name)
 
     def _turn_committed(self, record: MemberRecord, _message: dict[str, Any]) -> None:
         if record.live_wanted and not record.live_requested:
@@ -414,13 +471,19 @@ class Supervisor(pykka.ThreadingActor):
             record.restarts.popleft()
         if len(record.restarts) >= policy.max_restarts:
             record.status = "broken"
+            if self.journal is not None:
+                self.journal.member(record)
             self.events.append("member_broken", member=record.name, error=message.get("error"),
                                restarts=len(record.restarts), within_s=policy.within_s)
             return
         record.restarts.append(now)
         record.identity = record.identity.next_generation()
-        session = Session.load(self.services, record.session_id, tools=self._tools(record.profile, record.name))
+        # only the metadata here: the new member reads the history on its own thread (MemberActor.on_start)
+        session = Session.load(self.services, record.session_id, tools=self._tools(record.profile, record.name),
+                               defer_history=True)
         record.ref, record.mailbox = self._start_actor(session, record.identity, record.profile)
+        if self.journal is not None:
+            self.journal.member(record)
         self.events.append("member_restarted", member=record.name, generation=record.identity.generation,
                            fence_token=record.identity.fence_token, error=message.get("error"))
         for envelope in list(record.unacked.values()):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncAPIResponse, AsyncOpenAI
 
 from mobkat.errors import ProviderError
 from mobkat.history import (
@@ -142,6 +142,31 @@ async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str | Non
         yield event, "\n".join(data)
 
 
+def encode_json(value: Any) -> bytes:
+    """JSON as the openai SDK sends it (UTF-8, no spaces, no NaN): pieces of a request body built here."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def messages_json(messages: Sequence[dict[str, Any]]) -> bytes:
+    """The inside of a request's ``messages`` array: each message's JSON, comma-separated."""
+    return b",".join(encode_json(message) for message in messages)
+
+
+def chat_request_body(model: str, messages: bytes, tools: Sequence[dict[str, Any]] = ()) -> bytes:
+    """A streamed Chat Completions request body whose ``messages`` array holds ``messages`` (see
+    :func:`messages_json`), with usage reported in the stream. The JSON is what the SDK would send."""
+    parts = [b'{"model":', encode_json(model), b',"messages":[', messages,
+             b'],"stream":true,"stream_options":{"include_usage":true}']
+    if tools:
+        parts += [b',"tools":', encode_json(list(tools))]
+    parts.append(b"}")
+    return b"".join(parts)
+
+
+RAW_STREAM = {"X-Stainless-Raw-Response": "stream"}
+"""The SDK's own switch (what ``with_streaming_response`` sets): hand back the response unread, to be streamed."""
+
+
 async def complete(
     client: AsyncOpenAI,
     model: str,
@@ -151,20 +176,41 @@ async def complete(
     on_text_delta: Callable[[str], None] | None = None,
 ) -> ModelReply:
     """One streamed Chat Completions call; text deltas go to ``on_text_delta`` as they arrive."""
-    # The messages travel in ``extra_body``: the SDK's typed-parameter transform walks every message
-    # (~0.4 ms of CPU each, on the one I/O loop); the JSON sent is the same (benchmarks/, docs/performance.md).
-    # The stream is read from the SDK's raw response: its own iterator builds a ``ChatCompletionChunk``
-    # through a generic, lenient constructor (~0.1 ms per chunk); ``json.loads`` of the same event is ~100x less.
-    kwargs: dict[str, Any] = {"model": model, "messages": [], "extra_body": {"messages": messages}, "stream": True,
-                              "stream_options": {"include_usage": True}}
-    if tools:
-        kwargs["tools"] = tools
+    return await complete_body(client, model, chat_request_body(model, messages_json(messages), tools),
+                               on_text_delta=on_text_delta)
+
+
+async def complete_body(
+    client: AsyncOpenAI,
+    model: str,
+    body: bytes,
+    *,
+    on_text_delta: Callable[[str], None] | None = None,
+) -> ModelReply:
+    """:func:`complete` of a request body already encoded (:func:`chat_request_body`).
+
+    The body goes through the SDK's request path as it is (``client.post(..., content=body)``: its
+    headers, auth, retries, timeouts and status errors), so a turn never re-encodes the history: a
+    session keeps each committed message's JSON (:class:`mobkat.session.history_log.HistoryLog`).
+    ``chat.completions.create`` would run its typed-parameter transform over every message (~0.4 ms
+    of CPU each) and ``json.dumps`` them all again. The stream is read from the raw response: the
+    SDK's iterator builds a ``ChatCompletionChunk`` through a generic, lenient constructor (~0.1 ms
+    per chunk); ``json.loads`` of the same event is ~100x less (benchmarks/, docs/performance.md).
+    """
     reader = _ChunkReader(on_text_delta)
     try:
-        async with client.chat.completions.with_streaming_response.create(**kwargs) as response:
+        response = await client.post("/chat/completions", cast_to=object, content=body,
+                                     options={"headers": RAW_STREAM})
+        if not isinstance(response, AsyncAPIResponse):
+            raise ProviderError(f"model {model!r}: the openai SDK did not hand back a streamed response")
+        try:
+            done = False
             async for event, data in sse_events(response.iter_lines()):
-                if data.startswith("[DONE]"):
-                    break
+                # read on past [DONE] to the end of the body: a response left unread costs its connection
+                # (the next call would open a new one); the SDK's own iterator drains it too
+                if done or data.startswith("[DONE]"):
+                    done = True
+                    continue
                 chunk = json.loads(data)
                 if not isinstance(chunk, dict):
                     raise ProviderError(f"model {model!r}: a stream event is not a JSON object: {data[:200]}")
@@ -173,6 +219,8 @@ async def complete(
                     message = error.get("message") if isinstance(error, dict) else error or data[:200]
                     raise ProviderError(f"model {model!r}: the stream reported an error: {message}")
                 reader.feed(chunk)
+        finally:
+            await response.close()
     except openai.APIError as exc:
         raise ProviderError(f"model {model!r}: {type(exc).__name__}: {exc}") from exc
     except json.JSONDecodeError as exc:

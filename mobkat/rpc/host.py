@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mobkat.config import MobkatConfig, load_config
 from mobkat.errors import ChannelNotFoundError, InvalidInputError
-from mobkat.rpc import faults, live, mob, sessions
+from mobkat.rpc import callback_tools, config_methods, faults, live, mob, session_extras, sessions, streams
 from mobkat.rpc.auth import remote_notice
 from mobkat.rpc.live_ws import LiveWsListener
 from mobkat.rpc.mob_directory import MobDirectory
@@ -26,10 +26,13 @@ from mobkat.rpc.registry import MethodRegistry
 from mobkat.rpc.server import ConnectionLimits, serve_stdio
 from mobkat.rpc.shutdown import ShutdownDeadline
 from mobkat.rpc.tcp import TcpListener
+from mobkat.rpc.upstream_methods import not_yet_hint
 from mobkat.session import SessionServices
 from mobkat.store import SessionStore
+from mobkat.store.mob_sqlite import open_mob_records
 
 if TYPE_CHECKING:
+    from mobkat.rest.app import RestListener
     from mobkat.simulator import Simulator
 
 log = logging.getLogger(__name__)
@@ -49,11 +52,19 @@ class ServerHost:
         self.sessions = SessionDirectory(self.services, tool_timeout_s=options.live_tool_timeout_ms / 1000)
         self.mobs = MobDirectory(self.services, self.sessions, definitions_root=options.definitions_root,
                                  allow_python_tools=options.allow_python_tools,
-                                 tool_timeout_s=options.live_tool_timeout_ms / 1000)
+                                 tool_timeout_s=options.live_tool_timeout_ms / 1000,
+                                 records=open_mob_records(realm.root if realm.database is not None else None))
         self.channels: dict[str, SessionEntry] = {}
         self.live: LiveWsListener | None = None
+        self.streams = streams.StreamTable()
+        self.config_generation = 0
+        """Counts config/set|patch writes (upstream's config generation)."""
         self.registry = MethodRegistry()
         sessions.register(self.registry)
+        streams.register(self.registry)
+        callback_tools.register(self.registry)
+        config_methods.register(self.registry)
+        session_extras.register(self.registry)
         if options.live_ws is not None:
             live.register(self.registry)
         mob.register(self.registry)  # after live/*: mob/member_live_* are gated on it
@@ -67,7 +78,7 @@ class ServerHost:
             return f" ({family} methods need the server started with --live-ws ADDR)"
         if method.startswith("fault/") and not self.options.fault_injection:
             return " (fault/* methods need the server started with --fault-injection)"
-        return ""
+        return not_yet_hint(method)
 
     async def channel_entry(self, channel_id: str) -> SessionEntry:
         """The session actor that owns ``channel_id`` (channels opened elsewhere are found too)."""
@@ -85,6 +96,10 @@ class ServerHost:
         """Bind the listeners, then serve until stdin closes (stdio) or ``stop`` is set."""
         options = self.options
         tcp_server = None
+        restored = await self.mobs.restore_all()  # before any client: mobs of the realm are there from the start
+        if restored:
+            _say(f"mobkat-rpc restored {len(restored)} mob(s) of realm {self.realm.realm_id}: {', '.join(restored)}")
+        rest: RestListener | None = None
         try:
             if options.live_ws is not None:
                 self.live = await LiveWsListener(*options.live_ws, scheme=options.live_ws_scheme,
@@ -100,6 +115,13 @@ class ServerHost:
                 host, port = tcp_server.address
                 _say(f"mobkat-rpc listening on tcp://{host}:{port} (realm {self.realm.realm_id})")
                 _notice(remote_notice("--tcp", tcp_server.address, options.auth_token is not None))
+            if options.rest is not None:
+                from mobkat.rest.app import RestListener  # only servers that serve REST pay for the import
+
+                rest = await RestListener(self, auth_token=options.auth_token).start(options.rest)
+                _say(f"mobkat-rpc rest listening on {rest.base_url} (realm {self.realm.realm_id})")
+                assert rest.address is not None
+                _notice(remote_notice("--rest", rest.address, options.auth_token is not None))
             waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
             if stdio is not None:
                 waiters.append(asyncio.create_task(serve_stdio(self, *stdio, limits=limits)))
@@ -111,6 +133,8 @@ class ServerHost:
                 task.result()
         finally:  # both listeners end their connections at once, each within a few seconds
             closing = [tcp_server.close()] if tcp_server is not None else []
+            if rest is not None:
+                closing.append(rest.stop())
             if self.live is not None:
                 closing.append(self.live.stop())
             await asyncio.gather(*closing)
@@ -128,7 +152,7 @@ def _notice(line: str | None) -> None:
 def run_server(options: ServerOptions, *, stdio: tuple[int, int] | None) -> int:
     """Start everything, serve, and shut down cleanly; returns the exit code."""
     options.check()
-    if options.live_ws is None and options.tcp is None and stdio is None:
+    if options.live_ws is None and options.tcp is None and options.rest is None and stdio is None:
         raise InvalidInputError("nothing to serve: no stdio and no --tcp")
     realm = Realm.resolve(realm_id=options.realm, isolated=options.isolated, state_root=options.state_root,
                           backend=options.realm_backend)
@@ -161,6 +185,7 @@ def _serve_realm(options: ServerOptions, realm: Realm, stdio: tuple[int, int] | 
     finally:
         if host is not None:
             host.services.close()
+            host.mobs.records.close()
         store.close()
         if simulator is not None:
             simulator.stop()

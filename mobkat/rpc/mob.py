@@ -28,9 +28,12 @@ from mobkat.errors import (
 )
 from mobkat.live.wire import LiveOpenResult
 from mobkat.mob.events import MobEvent
+from mobkat.mob.lifecycle import next_state
 from mobkat.rpc import live
 from mobkat.rpc.feed import ChannelFeed
+from mobkat.rpc.flows import register_flows
 from mobkat.rpc.mob_directory import HostedMob, MobDirectory
+from mobkat.rpc.mob_extras import register_extras
 from mobkat.rpc.mob_params import (
     CONTROL_STATUS,
     ExternalPeer,
@@ -82,6 +85,7 @@ from mobkat.rpc.params import LiveAck, LiveStatusResult
 from mobkat.rpc.protocol import RpcError
 from mobkat.rpc.registry import Call, MethodRegistry
 from mobkat.rpc.sessions import KNOWN_CAPABILITIES
+from mobkat.rpc.streams import open_mob_stream
 
 log = logging.getLogger(__name__)
 SPAWN_CAUSES = frozenset({"profile_not_found", "member_not_found", "member_already_exists",
@@ -107,6 +111,8 @@ def register(registry: MethodRegistry) -> None:
     family.add("mob/events", MobEventsParams, mob_events)
     family.add("mob/stream_open", StreamOpenParams, mob_stream_open)
     family.add("mob/stream_close", StreamCloseParams, mob_stream_close)
+    register_extras(family)  # member_status, force_cancel, wait_*, turn_start, helpers, ... (mob_extras)
+    register_flows(family)  # mob/flows, flow_run, run, flow_status, run_result, flow_cancel (mobkat.rpc.flows)
     if registry.offers("live"):  # gated like live/*: only with a live transport
         member_live = registry.family("mob", description, errors="live")
         member_live.add("mob/member_live_open", MemberLiveOpenParams, mob_member_live_open)
@@ -155,18 +161,18 @@ async def mob_members(call: Call, params: MobIdParams) -> dict[str, Any]:
 
 
 async def mob_lifecycle(call: Call, params: MobLifecycleParams) -> dict[str, Any]:
+    """``stop|resume|complete|reset|destroy`` (mobkat.mob.lifecycle); an illegal one is -32602
+    ``invalid_transition`` naming the mob's state. Every action but resume closes the members' live channels."""
     hosted = _hosted(call, params.mob_id)
-    if params.action not in ("stop", "destroy"):
-        raise RpcError(INVALID_PARAMS, f"mob/lifecycle {params.action} is not supported yet by mobkat; "
-                       "supported actions: stop, destroy", kind="lifecycle_action_not_supported",
-                       details={"action": params.action, "supported": ["stop", "destroy"]})
-    for channel_id in hosted.claimed:
-        live.revoke_channel(call, channel_id)
-    hosted.claimed.clear()
-    if params.action == "stop":
-        await hosted.stop()
-    else:
+    next_state(hosted.id, hosted.status, params.action)  # refused before anything is touched
+    if params.action != "resume":
+        for channel_id in hosted.claimed:
+            live.revoke_channel(call, channel_id)
+        hosted.claimed.clear()
+    if params.action == "destroy":
         await _mobs(call).destroy(hosted.id)
+    else:
+        await hosted.lifecycle(params.action)
     return LifecycleResult(mob_id=hosted.id, action=params.action, ok=True).model_dump()
 
 
@@ -302,11 +308,17 @@ async def mob_stream_open(call: Call, params: StreamOpenParams) -> dict[str, Any
     hosted.require_running("stream_open")
     if params.agent_identity is not None:
         hosted.role_of(params.agent_identity)
+    if params.events == "agent":  # upstream's: the members' agent events (mobkat.rpc.streams)
+        agents = open_mob_stream(call.host, hosted, params.agent_identity, call.notify, call.closed)
+        return StreamOpenResult(stream_id=agents.stream_id, opened=True).model_dump()
     stream = _mobs(call).open_stream(hosted, params.agent_identity, call.notify, call.closed)
     return StreamOpenResult(stream_id=stream.stream_id, opened=True).model_dump()
 
 
 async def mob_stream_close(call: Call, params: StreamCloseParams) -> dict[str, Any]:
+    agents = call.host.streams.find(params.stream_id)
+    if agents is not None and agents.family == "mob":
+        return call.host.streams.close(agents)
     stream = _mobs(call).stream(params.stream_id)
     was_open = await stream.close()
     return StreamCloseResult(stream_id=stream.stream_id, closed=True, already_closed=not was_open).model_dump()

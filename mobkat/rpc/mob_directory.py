@@ -6,7 +6,8 @@ the realm's store; every member's session actor is adopted into the server's
 ``live/*``, ``turn/start`` and ``session/history`` reach members by session id. Blocking mob calls
 run off the event loop (``asyncio.to_thread``). Event streams follow a mob's ``EventLog`` with
 ``afollow`` (never blocking the loop) and end when the client closes them, the mob stops, or the
-connection goes away.
+connection goes away. Mobs are kept in the realm's mob record store (``mobs.db``): :meth:`MobDirectory.restore_all`
+brings them back when the server starts (see docs/mobs.md, "Persistence").
 """
 
 from __future__ import annotations
@@ -33,19 +34,20 @@ from mobkat.errors import (
     MobExistsError,
     MobkatError,
     MobNotFoundError,
-    MobNotRunningError,
     ProfileNotFoundError,
     ResourceExhaustedError,
     StreamNotFoundError,
 )
 from mobkat.mob.definition import JSON_SOURCE, MobDefinition
 from mobkat.mob.events import MobEvent
+from mobkat.mob.lifecycle import LifecycleAction, require_running
 from mobkat.mob.mob import Mob
 from mobkat.mob.trust import DefinitionTrust
 from mobkat.rpc.mob_params import MobStatus, SpawnSpec, StreamEndParams
 from mobkat.rpc.realms import SessionDirectory, SessionEntry, while_restarting
 from mobkat.rpc.registry import Notify
 from mobkat.session import SessionServices
+from mobkat.store.mob_records import MemoryMobRecordStore, MobRecordStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -142,7 +144,6 @@ class HostedMob:
     def __init__(self, mob: Mob, sessions: SessionDirectory) -> None:
         self.mob = mob
         self.sessions = sessions
-        self.status: MobStatus = "Running"
         self.entries: dict[str, SessionEntry] = {}
         self.generations: dict[str, int] = {}
         """The generation of each member's served incarnation (a stale adoption never replaces a newer one)."""
@@ -150,13 +151,16 @@ class HostedMob:
         self.broken: dict[str, str] = {}
         self.claimed: set[str] = set()
         """Live channels handed to RPC hosts (a second ``mob/member_live_open`` on one is refused)."""
-        self.snapshot: list[dict[str, Any]] = []
-        """The roster when the mob stopped (``mob/members`` of a stopped mob)."""
         self._follower: asyncio.Task[None] | None = None
 
     @property
     def id(self) -> str:
         return self.mob.id
+
+    @property
+    def status(self) -> MobStatus:
+        """The mob's lifecycle state (``Running``, ``Stopped``, ``Completed``)."""
+        return self.mob.state
 
     def start_following(self) -> None:
         self._follower = asyncio.create_task(self._follow(self.mob.events_log.latest))
@@ -166,11 +170,7 @@ class HostedMob:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     def require_running(self, operation: str) -> Mob:
-        if self.status != "Running":
-            raise MobNotRunningError(
-                f"invalid state transition: mob {self.id} is {self.status}, so {operation} is refused; reads "
-                "(mob/status, mob/members, mob/events) still work, and mob/lifecycle destroy removes it",
-                details={"mob_id": self.id, "status": self.status, "operation": operation})
+        require_running(self.id, self.mob.state, operation)
         return self.mob
 
     def role_of(self, name: str) -> str:
@@ -244,9 +244,7 @@ class HostedMob:
             self.sessions.release(entry.session_id)  # mob.retire stopped its actor (the supervisor owns it)
 
     async def members(self) -> list[dict[str, Any]]:
-        if self.status == "Running":
-            return await self.run(self.mob.members)
-        return self.snapshot
+        return await self.run(self.mob.members)
 
     async def _follow(self, after: int) -> None:
         """Keep the directory in step with supervisor restarts and breakdowns."""
@@ -260,25 +258,57 @@ class HostedMob:
                     log.warning("mob %s: cannot serve restarted member %s: %s", self.id, name, exc)
             elif event.type == "member_broken" and name is not None:
                 self.broken[name] = str(event.get("error") or "restart limit reached")
+            elif event.type == "member_spawned" and isinstance(name, str) and name not in self.roles:
+                try:  # spawned by a member's mob tools (tools.mob), not through this directory: serve it too
+                    await self.adopt(name)
+                except (MobkatError, pykka.ActorDeadError) as exc:  # already gone again, or restarting
+                    log.warning("mob %s: cannot serve spawned member %s: %s", self.id, name, exc)
+            elif (event.type == "member_retired" and isinstance(name, str)
+                  and self.generations.get(name) == event.get("generation")):
+                await self._forget_retired(name)
+
+    async def _forget_retired(self, name: str) -> None:
+        """Retired by a member's mob tools (after ``mob/retire`` this is a no-op): stop serving it, unless it
+        was spawned again since."""
+        try:
+            if name in {view["name"] for view in await self.members()}:
+                return
+        except MobkatError:  # the mob is going away: nothing is served any more
+            return
+        await self.forget(name)
 
     # -- lifecycle --------------------------------------------------------------------------------------
-    async def stop(self) -> None:
-        """Stop every member (closing live channels); the roster and events stay readable."""
-        if self.status == "Stopped":
+    async def adopt_all(self) -> None:
+        """Serve every member of the roster (a restored or resumed mob)."""
+        for view in await self.run(self.mob.members):
+            try:
+                await self.adopt(view["name"])
+            except (MobkatError, pykka.ActorDeadError) as exc:
+                log.warning("mob %s: cannot serve restored member %s: %s", self.id, view["name"], exc)
+
+    async def lifecycle(self, action: LifecycleAction) -> None:
+        """Apply a lifecycle action (:mod:`mobkat.mob.lifecycle`) and keep the served sessions in step."""
+        if action == "destroy":
+            await self.run(self.mob.lifecycle, action)
+            await self._release(forget=True)
+            if self._follower is not None:
+                self._follower.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._follower
             return
-        self.status = "Stopped"
-        try:
-            self.snapshot = await self.run(self.mob.members)
-        except MobkatError:
-            self.snapshot = []
-        await self.run(self.mob.stop)
-        for entry in self.entries.values():
+        await self.run(self.mob.lifecycle, action)
+        await self._release(forget=action != "stop")
+        if self.mob.state == "Running":  # resumed (or reset: nobody to serve yet)
+            await self.adopt_all()
+
+    async def _release(self, *, forget: bool) -> None:
+        """Stop serving the members' actors (their sessions stay readable by id); ``forget``: the roles too."""
+        entries, self.entries = list(self.entries.values()), {}
+        for entry in entries:
             await self.sessions.retire(entry.session_id)
-        self.entries.clear()
-        if self._follower is not None:
-            self._follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
+        if forget:
+            self.roles.clear()
+            self.broken.clear()
 
 
 class MobStream:
@@ -307,6 +337,8 @@ class MobStream:
                 sequence += 1
                 self._notify("mob/stream_event", {"stream_id": self.stream_id, "sequence": sequence,
                                                   "event": event.to_wire()})
+            if event.type in ("mob_stopped", "mob_destroyed"):  # the mob-wide stream ends with its mob's run
+                return
 
     async def _run(self, after: int) -> None:
         pump = asyncio.create_task(self._pump(after))
@@ -337,9 +369,11 @@ class MobDirectory:
 
     def __init__(self, services: SessionServices, sessions: SessionDirectory, *,
                  definitions_root: Path | None = None, allow_python_tools: Sequence[str] = (),
-                 tool_timeout_s: float = 30.0) -> None:
+                 tool_timeout_s: float = 30.0, records: MobRecordStore | None = None) -> None:
         self.services = services
         self.sessions = sessions
+        self.records: MobRecordStore = records if records is not None else MemoryMobRecordStore()
+        """The realm's mob records (``mobs.db`` beside ``sessions.db``): what :meth:`restore_all` restores."""
         self.trust = DefinitionTrust.from_client(definitions_root=definitions_root,
                                                  allow_python_tools=allow_python_tools)
         """What definitions sent by clients may reach (``--definitions-root``, ``--allow-python-tools``)."""
@@ -373,7 +407,15 @@ class MobDirectory:
             raise MobExistsError(
                 f"mob already exists: {definition.id} ({self.mobs[definition.id].status}); destroy it with "
                 "mob/lifecycle destroy first, or give the definition another id", details={"mob_id": definition.id})
-        mob = Mob(definition, services=self.services, tool_timeout_s=self.tool_timeout_s)
+        if await asyncio.to_thread(self.records.get_mob, definition.id) is not None:
+            raise MobExistsError(
+                f"mob already exists: {definition.id} (its record is in the realm's mob store but it could not be "
+                "restored: see the server log); give the definition another id", details={"mob_id": definition.id})
+        return await self._start(definition)
+
+    async def _start(self, definition: MobDefinition) -> HostedMob:
+        """Start (or, with a stored record, restore) a mob sharing the server's services."""
+        mob = Mob(definition, services=self.services, tool_timeout_s=self.tool_timeout_s, records=self.records)
         hosted = HostedMob(mob, self.sessions)
         self.mobs[definition.id] = hosted
         try:
@@ -384,6 +426,25 @@ class MobDirectory:
         hosted.start_following()
         return hosted
 
+    async def restore_all(self) -> list[str]:
+        """At server start: every stored mob back (a Running one with its members on their sessions, served
+        by id); a mob whose definition or record cannot be read is logged and left stored. Returns the ids."""
+        restored = []
+        for record in await asyncio.to_thread(self.records.list_mobs):
+            if record.mob_id in self.mobs:
+                continue
+            try:
+                definition = await asyncio.get_running_loop().run_in_executor(
+                    self._loaders, lambda r=record: MobDefinition.from_dict(  # type: ignore[misc]
+                        r.definition, base_dir=r.base_dir, catalog=self.services.catalog, trust=self.trust))
+                hosted = await self._start(definition)
+                await hosted.adopt_all()
+            except Exception as exc:  # the other mobs come back regardless
+                log.error("mob %s: cannot restore it: %s", record.mob_id, exc)
+                continue
+            restored.append(record.mob_id)
+        return restored
+
     def get(self, mob_id: str) -> HostedMob:
         hosted = self.mobs.get(mob_id)
         if hosted is None:
@@ -393,7 +454,7 @@ class MobDirectory:
 
     async def destroy(self, mob_id: str) -> None:
         hosted = self.get(mob_id)
-        await hosted.stop()
+        await hosted.lifecycle("destroy")
         self.mobs.pop(mob_id, None)
 
     def open_stream(self, hosted: HostedMob, member: str | None, notify: Notify,

@@ -21,6 +21,8 @@ class ServerOptions:
 
     tcp: Address | None = None
     live_ws: Address | None = None
+    rest: Address | None = None
+    """``--rest ADDR``: also serve the REST routes (mobkat.rest) there."""
     live_ws_scheme: str = "ws"
     realm: str | None = None
     isolated: bool = False
@@ -50,7 +52,7 @@ class ServerOptions:
 
     def check(self) -> None:
         """Refuse non-loopback listeners unless ``--allow-remote`` (other hosts could reach them)."""
-        for flag, address in (("--tcp", self.tcp), ("--live-ws", self.live_ws)):
+        for flag, address in (("--tcp", self.tcp), ("--live-ws", self.live_ws), ("--rest", self.rest)):
             if address is not None and not self.allow_remote and not is_loopback(address[0]):
                 raise InvalidInputError(
                     f"{flag} {address[0]}:{address[1]} is not a loopback address; other hosts could reach it, so "

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from mobkat.rpc.host import ServerHost
 
 Notify = Callable[[str, dict[str, Any]], None]
+Ask = Callable[[str, dict[str, Any]], Awaitable[Any]]
+"""``ask(method, params)``: a server→client request on the same connection (e.g. ``tool/execute``)."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Call:
     method: str
     notify: Notify
     closed: asyncio.Event = field(default_factory=asyncio.Event)
+    ask: Ask | None = None
+    """Send a request to this connection's client and await its result (``None``: the transport cannot)."""
 
 
 Handler = Callable[[Call, Any], Awaitable[Any]]

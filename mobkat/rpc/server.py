@@ -44,6 +44,8 @@ from mobkat.rpc.protocol import (
     parse_error,
 )
 from mobkat.rpc.registry import Call, MethodSpec
+from mobkat.rpc.server_requests import ServerRequests
+from mobkat.rpc.upstream_methods import unsupported_error
 from mobkat.rpc.wire_guard import JsonTextError, load_bounded, lone_surrogate_path, may_hold_surrogates
 
 if TYPE_CHECKING:
@@ -98,6 +100,7 @@ class Connection:
         self._ending: str | None = None
         self._stopped = asyncio.Event()
         self.closed = asyncio.Event()
+        self._asks = ServerRequests(self.name)
 
     async def serve(self) -> None:
         """Serve until the peer closes its side, :meth:`stop` is called, or the task is cancelled."""
@@ -113,11 +116,13 @@ class Connection:
                 if self._ending is None:  # this task itself was cancelled
                     raise
             if self._ending in (None, "peer_gone"):  # the peer left: running requests may finish
+                self._asks.fail_all()  # ... but nobody is left to answer a callback tool
                 await self._drain_requests()
         finally:
             if timer is not None:
                 timer.cancel()
             self.closed.set()
+            self._asks.fail_all()
             await self._cancel_requests()
             self._out.put_nowait(None)
             task = asyncio.current_task()
@@ -223,6 +228,9 @@ class Connection:
         if not isinstance(raw, dict):
             self._respond(None, error=invalid_request("a request must be one JSON object (batches are not supported)"))
             return
+        if "method" not in raw and ("result" in raw or "error" in raw):  # the client answers a request of ours
+            self._asks.answer(raw)
+            return
         surrogates = may_hold_surrogates(line)
         if surrogates and (where := lone_surrogate_path({k: v for k, v in raw.items() if k != "params"}, "request")):
             self._respond(None, error=invalid_request(f"{where} holds a lone UTF-16 surrogate (not valid Unicode)",
@@ -252,7 +260,9 @@ class Connection:
             return
         spec = self.host.registry.get(request.method)
         if spec is None:
-            self._respond(request.id, error=method_not_found(request.method, self.host.method_hint(request.method)))
+            declined = unsupported_error(request.method)  # upstream methods mobkat declines: a typed -32020
+            self._respond(request.id, error=error_from_exception(declined, method=request.method) if declined
+                          else method_not_found(request.method, self.host.method_hint(request.method)))
             return
         if surrogates and (where := lone_surrogate_path(request.params, "params")):
             problem = "holds a lone UTF-16 surrogate (not valid Unicode); nothing was done"
@@ -271,7 +281,7 @@ class Connection:
         except ValidationError as exc:
             self._respond(request.id, error=invalid_params(spec.name, exc))
             return
-        call = Call(host=self.host, method=spec.name, notify=self.notify, closed=self.closed)
+        call = Call(host=self.host, method=spec.name, notify=self.notify, closed=self.closed, ask=self.ask)
         try:
             result = await spec.handler(call, params)
         except asyncio.CancelledError:
@@ -282,6 +292,20 @@ class Connection:
         self._respond(request.id, result)
 
     # -- output ------------------------------------------------------------------------------------
+    async def ask(self, method: str, params: dict[str, Any]) -> Any:
+        """Send a request to the client (ids ``srv-0``, ``srv-1``, ...) and await its result. The client's
+        error reply raises :class:`~mobkat.errors.CallbackToolError`; a disconnect, ``ClientGoneError``."""
+        request_id, answer = self._asks.open(closed=self.closed.is_set())
+        try:
+            self._send_line(encode_line({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}))
+            return await answer
+        finally:
+            self._asks.forget(request_id)
+
+    def _send_line(self, line: bytes) -> None:
+        self._pending_notification_bytes += len(line)
+        self._out.put_nowait((line, True))
+
     def notify(self, method: str, params: dict[str, Any]) -> None:
         """Queue a notification (dropped, with a log line, if the peer stops reading)."""
         line = encode_line({"jsonrpc": "2.0", "method": method, "params": params})

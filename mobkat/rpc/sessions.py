@@ -39,8 +39,9 @@ from mobkat.rpc.params import (
 from mobkat.rpc.realms import SessionEntry
 from mobkat.rpc.registry import Call, MethodRegistry
 from mobkat.session import TurnResult
-from mobkat.session.events import SessionEvent
+from mobkat.session.events import EnvelopeSink
 from mobkat.store import SessionMeta, SessionStore
+from mobkat.wire.events import EventEnvelope
 
 log = logging.getLogger(__name__)
 SERVER_NAME = "mobkat-rpc"
@@ -103,10 +104,10 @@ async def run_turn(call: Call, entry: SessionEntry, prompt: str | HistoryRow) ->
     """Run one turn on ``entry``, pushing ``session/event`` notifications; the run result."""
     session_id = entry.session_id
 
-    def on_event(event: SessionEvent) -> None:
-        call.notify("session/event", {"session_id": session_id, "event": event.to_wire()})
+    def on_event(envelope: EventEnvelope) -> None:  # upstream's session/event: the full envelope
+        call.notify("session/event", {"session_id": session_id, "event": envelope.to_wire()})
 
-    future = await entry.call("start_turn", prompt, on_event)
+    future = await entry.call("start_turn", prompt, EnvelopeSink(on_event))
     try:
         result: TurnResult = await asyncio.wrap_future(future)
     except asyncio.CancelledError:
@@ -274,7 +275,8 @@ async def config_get(call: Call, _params: NoParams) -> dict[str, Any]:
             sources[key] = str(source)
     database = host.realm.database
     result = ConfigResult(
-        config=config.model_dump(mode="json", exclude_none=True), generation=0, backend=host.realm.backend,
+        config=config.model_dump(mode="json", exclude_none=True), generation=host.config_generation,
+        backend=host.realm.backend,
         realm_id=host.realm.realm_id, instance_id=host.options.instance,
         resolved_paths={"state_root": str(host.realm.state_root), "realm_root": str(host.realm.root),
                         "sessions_db": str(database) if database else None,

@@ -12,6 +12,8 @@ from mobkat.config import MobkatConfig, load_config
 from mobkat.providers import redact
 from mobkat.providers.endpoints import ClientPool, EndpointResolver
 from mobkat.runtime import AsyncRuntime
+from mobkat.session.events import EventHub
+from mobkat.session.tools import ToolRegistry
 from mobkat.store import MemorySessionStore, SessionStore
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,11 @@ class SessionServices:
         self.stop_failures: deque[str] = deque(maxlen=STOP_FAILURES_KEPT)
         """What failed to stop or close (newest last, at most 100), e.g. ``live channel X (session Y): close:
         TimeoutError: ...``; each is also logged as a warning. Stopping goes on after a failure."""
+        self.events = EventHub()
+        """Every session's agent events, stamped into envelopes; subscribe to watch sessions' turns."""
+        self.shared_tools = ToolRegistry()
+        """Tools every session offers besides its own (a session's own tool wins on a name clash), e.g. the
+        callback tools an RPC client registered with ``tools/register``."""
 
     def stop_failed(self, what: str, exc: BaseException) -> None:
         """Record and log that ``what`` (e.g. ``live channel X (session Y): close``) failed to stop."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -25,10 +27,17 @@ from mobkat.history import (
     UserRow,
     utc_now,
 )
-from mobkat.providers.chat import ModelReply, complete, history_to_chat_messages
+from mobkat.providers.chat import (
+    ModelReply,
+    chat_request_body,
+    complete_body,
+    history_to_chat_messages,
+    messages_json,
+)
 from mobkat.providers.realtime_call import realtime_complete
 from mobkat.providers.realtime_items import DEFAULT_SEED_MAX_CHARS, RealtimeSeed
-from mobkat.session.events import EventSink, SessionEvent, ignore_event
+from mobkat.session import turn_events
+from mobkat.session.events import EventSink, SessionEvent, deliver, ignore_event
 from mobkat.session.history_log import HistoryLog, stored_form
 from mobkat.session.services import SessionServices
 from mobkat.session.tools import DEFAULT_TOOL_TIMEOUT, ToolRegistry
@@ -75,17 +84,25 @@ class Session:
     """
 
     def __init__(self, meta: SessionMeta, services: SessionServices, tools: ToolRegistry | None = None,
-                 *, history: Sequence[HistoryRow] | None = None) -> None:
+                 *, history: Sequence[HistoryRow] | None = None, defer_history: bool = False) -> None:
         """``history``: the session's committed rows when the caller knows them (``[]`` for a new session);
-        ``None`` reads them from the store, once."""
+        ``None`` reads them from the store, once: now, or with ``defer_history`` on first use (or
+        :meth:`load_history`), on the thread that gets there first."""
         self._meta = meta
         self.services = services
         self.tools = tools if tools is not None else ToolRegistry()
+        if self.tools.fallback is None and self.tools is not services.shared_tools:
+            self.tools.fallback = services.shared_tools  # e.g. callback tools clients registered
         self.tool_timeout = DEFAULT_TOOL_TIMEOUT
         self._busy = threading.Lock()
         self._steered: deque[HistoryRow] = deque()
         self._commit_lock = threading.Lock()
-        self._log = HistoryLog(services.store.history(meta.session_id) if history is None else history)
+        if history is not None:
+            self._log = HistoryLog(history)
+        elif defer_history:
+            self._log = HistoryLog(loader=partial(services.store.history, meta.session_id))
+        else:
+            self._log = HistoryLog(services.store.history(meta.session_id))
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -110,12 +127,16 @@ class Session:
         return cls(meta, services, tools, history=[])
 
     @classmethod
-    def load(cls, services: SessionServices, session_id: str, tools: ToolRegistry | None = None) -> Session:
-        """Reopen a stored session: its metadata and (once) its history are read from the store."""
+    def load(cls, services: SessionServices, session_id: str, tools: ToolRegistry | None = None, *,
+             defer_history: bool = False) -> Session:
+        """Reopen a stored session: its metadata and (once) its history are read from the store.
+
+        ``defer_history``: read only the metadata now; the history is read on first use or by
+        :meth:`load_history` (a mob restarts a member this way: the new member reads it on its own thread)."""
         meta = services.store.get_session(session_id)
         if meta is None:
             raise SessionNotFoundError(f"session {session_id} not found", details={"session_id": session_id})
-        return cls(meta, services, tools)
+        return cls(meta, services, tools, defer_history=defer_history)
 
     # -- facts ----------------------------------------------------------------------------------
     @property
@@ -147,6 +168,10 @@ class Session:
         """True until the session has committed its first turn."""
         return self._meta.turn_count == 0
 
+    def load_history(self) -> None:
+        """Read a deferred history from the store now, on this thread (a no-op once it is in memory)."""
+        self._log.load()
+
     def history(self, offset: int = 0, limit: int | None = None) -> list[HistoryRow]:
         """Committed rows from ``offset``, at most ``limit`` (from memory: O(rows returned), any thread)."""
         return self._log.rows(offset, limit)
@@ -157,12 +182,19 @@ class Session:
         return len(self._log)
 
     def chat_messages(self, staged: Sequence[HistoryRow] = ()) -> list[dict[str, Any]]:
-        """The Chat Completions messages a model call sends: instructions, the committed history, ``staged``.
-
-        Each committed row is projected once and cached; a call costs a list copy plus the staged rows.
-        """
+        """The Chat Completions messages a model call sends: instructions, the committed history, ``staged``
+        (projected on each call, for inspection: the call itself sends :meth:`chat_request`)."""
         head = [{"role": "system", "content": self.instructions}] if self.instructions else []
         return self._log.chat_messages(head, history_to_chat_messages("", staged))
+
+    def chat_request(self, staged: Sequence[HistoryRow] = ()) -> bytes:
+        """The Chat Completions request body a model call sends (streamed; :meth:`chat_messages` as JSON).
+
+        The committed rows' JSON is encoded once and kept: a call encodes the instructions, the tools and
+        ``staged``, and copies the rest."""
+        head = messages_json([{"role": "system", "content": self.instructions}]) if self.instructions else b""
+        tail = messages_json(history_to_chat_messages("", staged))
+        return chat_request_body(self.model, self._log.chat_json(head, tail), self.tools.specs())
 
     def realtime_seed(self, max_chars: int | None = DEFAULT_SEED_MAX_CHARS,
                       tail: Sequence[HistoryRow] = ()) -> RealtimeSeed:
@@ -237,23 +269,33 @@ class Session:
         """
         if not self._busy.acquire(blocking=False):
             raise SessionBusyError(f"session {self.id} is already running a turn; wait for it to finish")
+        emit = self._emitter(on_event)
         try:
-            return await self._run_turn(user_input, on_event)
+            return await self._run_turn(user_input, emit)
         except Exception as exc:
-            on_event(SessionEvent(type="run_failed", error=str(exc)))
+            emit(turn_events.run_failed(self.id, exc))
             raise
         finally:
             self._busy.release()
 
-    async def _run_turn(self, user_input: TurnInput, on_event: EventSink) -> TurnResult:
+    def _emitter(self, sink: EventSink) -> EventSink:
+        """Each event is stamped once (the services' hub: subscribers see it), then handed to ``sink``."""
+        hub = self.services.events
+
+        def emit(event: SessionEvent) -> None:
+            deliver(sink, hub.publish(self.id, event))
+
+        return emit
+
+    async def _run_turn(self, user_input: TurnInput, emit: EventSink) -> TurnResult:
         staged: list[HistoryRow] = opening_rows(user_input)
         usage, calls_made, tool_calls = Usage(), 0, 0
-        on_event(SessionEvent(type="run_started"))
+        emit(turn_events.run_started(self.id, staged))
         reply = ModelReply("")
         while calls_made < MAX_MODEL_CALLS:
             staged += self._take_steered()
-            on_event(SessionEvent(type="turn_started"))
-            reply = await self._call_model(staged, on_event)
+            emit(turn_events.turn_started(calls_made))
+            reply = await self._call_model(staged, emit)
             calls_made += 1
             usage = _add_usage(usage, reply.usage)
             blocks = [AssistantBlock.text(reply.text)] if reply.text else []
@@ -261,39 +303,43 @@ class Session:
             blocks += [AssistantBlock.tool_use(c.call_id, c.name, args_by_call[c.call_id]) for c in reply.tool_calls]
             staged.append(BlockAssistantRow(blocks=blocks, stop_reason=reply.stop_reason, usage=reply.usage))
             if reply.text:
-                on_event(SessionEvent(type="text_complete", text=reply.text))
-            on_event(SessionEvent(type="turn_completed"))
+                emit(SessionEvent(type="text_complete", content=reply.text))
+            emit(turn_events.turn_completed(reply.stop_reason, reply.usage))
             if not reply.tool_calls:
                 break
             results = []
             for call in reply.tool_calls:
                 tool_calls += 1
-                on_event(SessionEvent(type="tool_call_requested", tool_name=call.name, call_id=call.call_id,
-                                      arguments=args_by_call[call.call_id]))
-                outcome = await self.tools.call(call.name, call.arguments, timeout=self.tool_timeout)
-                on_event(SessionEvent(type="tool_result_received", tool_name=call.name, call_id=call.call_id,
-                                      is_error=outcome.is_error))
+                for event in turn_events.tool_requested(call.call_id, call.name, args_by_call[call.call_id]):
+                    emit(event)
+                started = time.monotonic()
+                outcome = await self.tools.call(call.name, call.arguments, timeout=self.tool_timeout,
+                                                 call_id=call.call_id)
+                took_ms = int((time.monotonic() - started) * 1000)
+                for event in turn_events.tool_finished(call.call_id, call.name, outcome.content, outcome.is_error,
+                                                       took_ms, outcome.timeout_s):
+                    emit(event)
                 results.append(ToolResult(tool_use_id=call.call_id, content=outcome.content,
                                           is_error=outcome.is_error))
             staged.append(ToolResultsRow(results=results))
         self.commit(staged)
         result = TurnResult(session_id=self.id, text=reply.text, turns=calls_made, tool_calls=tool_calls,
                             usage=usage, stop_reason=reply.stop_reason, rows=staged)
-        on_event(SessionEvent(type="run_completed", text=reply.text))
+        emit(turn_events.run_completed(self.id, reply.text, usage))
         return result
 
-    async def _call_model(self, staged: list[HistoryRow], on_event: EventSink) -> ModelReply:
+    async def _call_model(self, staged: list[HistoryRow], emit: EventSink) -> ModelReply:
         """One model call on the committed history plus this turn's ``staged`` rows."""
         client = self.services.client_for(self.provider)
 
         def delta(text: str) -> None:
-            on_event(SessionEvent(type="text_delta", delta=text))
+            emit(SessionEvent(type="text_delta", delta=text))
 
         if self.profile.capabilities.realtime:
             seed = self._log.realtime_seed(DEFAULT_SEED_MAX_CHARS, staged)
             return await realtime_complete(client, self.model, self.instructions, seed.items,
                                            self.tools.realtime_specs(), on_text_delta=delta)
-        return await complete(client, self.model, self.chat_messages(staged), self.tools.specs(), on_text_delta=delta)
+        return await complete_body(client, self.model, self.chat_request(staged), on_text_delta=delta)
 
 
 TurnInput = str | HistoryRow | Sequence[HistoryRow]

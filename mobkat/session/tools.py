@@ -24,6 +24,8 @@ class ToolOutcome:
 
     content: str
     is_error: bool = False
+    timeout_s: float | None = None
+    """Set when the call was cut off after this many seconds (``content`` says so)."""
 
 
 @dataclass(frozen=True)
@@ -34,9 +36,16 @@ class Tool:
     description: str
     func: Callable[..., Any]
     args_model: type[BaseModel]
+    input_schema: dict[str, Any] | None = None
+    """Set for a tool described by a JSON schema of its own (e.g. a client's callback tool): ``func`` is then
+    ``async func(arguments: dict, call_id: str | None)``, and ``args_model`` is not used."""
+    timeout: float | None = None
+    """This tool's own time limit (instead of the caller's)."""
 
     @property
     def parameters(self) -> dict[str, Any]:
+        if self.input_schema is not None:
+            return self.input_schema
         schema = self.args_model.model_json_schema()
         schema.pop("title", None)
         return schema
@@ -81,9 +90,11 @@ def make_tool(func: Callable[..., Any], *, name: str | None = None, description:
 class ToolRegistry:
     """The tools a session offers. Thread-safe; calls run in worker threads with a timeout."""
 
-    def __init__(self, tools: list[Tool] | None = None) -> None:
+    def __init__(self, tools: list[Tool] | None = None, *, fallback: ToolRegistry | None = None) -> None:
         self._tools: dict[str, Tool] = {}
         self._lock = threading.Lock()
+        self.fallback = fallback
+        """Tools offered too, unless one of this registry's own has the same name (shared tools)."""
         for tool in tools or []:
             self.add(tool)
 
@@ -105,24 +116,39 @@ class ToolRegistry:
 
         return _wrap(func) if func is not None else _wrap
 
+    def put(self, tool: Tool) -> Tool:
+        """Add ``tool``, replacing one of the same name."""
+        with self._lock:
+            self._tools[tool.name] = tool
+        return tool
+
     def remove(self, name: str) -> None:
         with self._lock:
             self._tools.pop(name, None)
 
     def get(self, name: str) -> Tool | None:
         with self._lock:
-            return self._tools.get(name)
+            tool = self._tools.get(name)
+        if tool is None and self.fallback is not None:
+            return self.fallback.get(name)
+        return tool
+
+    def _all(self) -> list[Tool]:
+        with self._lock:
+            own = list(self._tools.values())
+        if self.fallback is None:
+            return own
+        names = {tool.name for tool in own}
+        return own + [tool for tool in self.fallback if tool.name not in names]
 
     def names(self) -> list[str]:
-        with self._lock:
-            return sorted(self._tools)
+        return sorted(tool.name for tool in self._all())
 
     def __iter__(self) -> Iterator[Tool]:
-        with self._lock:
-            return iter(list(self._tools.values()))
+        return iter(self._all())
 
     def __len__(self) -> int:
-        return len(self._tools)
+        return len(self._all())
 
     def specs(self) -> list[dict[str, Any]]:
         return [tool.spec() for tool in self]
@@ -131,11 +157,15 @@ class ToolRegistry:
         return [tool.realtime_spec() for tool in self]
 
     async def call(self, name: str, arguments: str | dict[str, Any], *,
-                   timeout: float = DEFAULT_TOOL_TIMEOUT) -> ToolOutcome:
+                   timeout: float = DEFAULT_TOOL_TIMEOUT, call_id: str | None = None) -> ToolOutcome:
         """Run a tool call from the model. Bad names, arguments, failures and timeouts become error outcomes."""
         tool = self.get(name)
         if tool is None:
             return ToolOutcome(f"unknown tool {name!r}; available: {', '.join(self.names()) or 'none'}", True)
+        if tool.timeout is not None:
+            timeout = tool.timeout
+        if tool.input_schema is not None:
+            return await _call_raw(tool, arguments, timeout, call_id)
         try:
             raw = json.loads(arguments or "{}") if isinstance(arguments, str) else arguments
             if not isinstance(raw, dict):
@@ -150,7 +180,26 @@ class ToolRegistry:
             else:
                 value = await asyncio.wait_for(asyncio.to_thread(tool.func, **kwargs), timeout)
         except TimeoutError:
-            return ToolOutcome(f"tool {name!r} timed out after {timeout:g} s", True)
+            return ToolOutcome(f"tool {name!r} timed out after {timeout:g} s", True, timeout)
         except Exception as exc:  # a tool's failure is reported to the model, not raised
             return ToolOutcome(f"tool {name!r} failed: {type(exc).__name__}: {exc}", True)
         return ToolOutcome(value if isinstance(value, str) else json.dumps(value, default=str))
+
+
+async def _call_raw(tool: Tool, arguments: str | dict[str, Any], timeout: float, call_id: str | None) -> ToolOutcome:
+    """Call a schema-described tool with the raw argument object and the model's call id (it checks them)."""
+    try:
+        raw = json.loads(arguments or "{}") if isinstance(arguments, str) else arguments
+    except ValueError as exc:
+        return ToolOutcome(f"invalid arguments for tool {tool.name!r}: {exc}", True)
+    if not isinstance(raw, dict):
+        return ToolOutcome(f"invalid arguments for tool {tool.name!r}: arguments must be a JSON object", True)
+    try:
+        value = await asyncio.wait_for(tool.func(raw, call_id), timeout)
+    except TimeoutError:
+        return ToolOutcome(f"tool {tool.name!r} timed out after {timeout:g} s", True, timeout)
+    except Exception as exc:  # e.g. the client that serves a callback tool went away: the model is told
+        return ToolOutcome(f"tool {tool.name!r} failed: {type(exc).__name__}: {exc}", True)
+    if isinstance(value, ToolOutcome):
+        return value
+    return ToolOutcome(value if isinstance(value, str) else json.dumps(value, default=str))

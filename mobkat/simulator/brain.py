@@ -6,9 +6,12 @@ Rules, in order (see docs/simulator.md):
    (realtime) acknowledges delivered ``send_message`` receipts in words instead of reading them out;
 2. the first tool rule whose tool is offered and whose pattern is found in the last user text →
    a call of that tool (never twice for one user message; ``once`` rules once per conversation);
+   else an offered tool the last user text names ("use the lookup_order tool ...", "call lookup_order")
+   → a call of it, with the text's ``key=value`` pairs as arguments (once per user message);
 3. a question (``?`` or the word "recall") mentioning remember / codeword / recall → the latest
    earlier "remember ..." → ``You asked me to remember: X.`` (or ``I have nothing to recall.``);
 4. "remember [the codeword] X" → ``Okay, I will remember: X.``;
+4b. a request for JSON matching a schema (``simulator/structured.py``) → a fenced JSON instance of it;
 5. otherwise ``You said: <last user text>`` (``Hello.`` when there is no user text yet).
 """
 
@@ -21,6 +24,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobkat.simulator.script import ToolRule
+from mobkat.simulator.structured import structured_reply
 
 Role = Literal["system", "user", "assistant", "tool_call", "tool_result"]
 
@@ -104,6 +108,23 @@ def _rule_call(
     return None
 
 
+_NAMES_TOOL = r"\b(?:use|call|run|invoke)\s+(?:the\s+)?[`'\"]?{name}[`'\"]?(?![\w-])"
+_ARGUMENT = re.compile(r"(?P<key>[A-Za-z_]\w*)=(?:\"(?P<quoted>[^\"]*)\"|(?P<bare>[^\s,;]+))")
+
+
+def _named_call(messages: Sequence[BrainMessage], last_user: int, offered: Sequence[str]) -> ToolCallReply | None:
+    """A call of an offered tool the last user text names, with its ``key=value`` pairs as arguments."""
+    user_text = messages[last_user].text
+    if any(m.role == "tool_call" for m in messages[last_user + 1 :]):
+        return None
+    for name in offered:
+        if re.search(_NAMES_TOOL.format(name=re.escape(name)), user_text, re.IGNORECASE):
+            arguments = {m["key"]: m["quoted"] if m["quoted"] is not None else m["bare"].rstrip(".")
+                         for m in _ARGUMENT.finditer(user_text)}
+            return ToolCallReply(tool=name, arguments=arguments)
+    return None
+
+
 _PEER_MESSAGE = re.compile(r"^Peer message from (?P<peer>[\w-]+):\s*(?P<body>.+)$", re.DOTALL)
 
 
@@ -131,7 +152,7 @@ def think(messages: Sequence[BrainMessage], offered_tools: Sequence[str] = (), r
     last_user = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "user"), None)
     if last_user is None:
         return TextReply(text="Hello.")
-    call = _rule_call(messages, last_user, offered_tools, rules)
+    call = _rule_call(messages, last_user, offered_tools, rules) or _named_call(messages, last_user, offered_tools)
     if call is not None:
         return call
     text = messages[last_user].text.strip()
@@ -143,6 +164,9 @@ def think(messages: Sequence[BrainMessage], offered_tools: Sequence[str] = (), r
     what = remembered(text)
     if what is not None:
         return TextReply(text=f"Okay, I will remember: {what}.")
+    structured = structured_reply(text)
+    if structured is not None:  # a request for JSON matching a schema (a flow step's output_schema)
+        return TextReply(text=structured)
     peer = _PEER_MESSAGE.match(text)
     if peer is not None:
         return TextReply(text=f"{peer['peer']} says: {peer['body'].strip()}")

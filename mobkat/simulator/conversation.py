@@ -25,6 +25,8 @@ class Part:
     heard: str | None = None
     audio_ms: int = 0
     ends_ms: Sequence[int] = ()
+    heard_by_ear: bool = False
+    """``heard`` came from the real-speech ear (``mobkat[speech]``), not the tone codec."""
 
     def heard_at(self, ms: int) -> str:
         """The transcript spoken within the first ``ms`` of this part's audio."""

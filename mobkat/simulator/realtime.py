@@ -17,13 +17,14 @@ from openai import BaseModel as SdkModel
 from openai.types.realtime import RealtimeClientEvent
 from pydantic import ValidationError
 
-from mobkat.audio import duration_ms, transcribe
+from mobkat.audio import duration_ms
 from mobkat.simulator import bounds
 from mobkat.simulator import session_config as cfg
 from mobkat.simulator.client_items import item_from_client
 from mobkat.simulator.control import SimulatorControl
 from mobkat.simulator.conversation import Conversation, ConversationError, Item, Part
 from mobkat.simulator.events import EventFactory, encode
+from mobkat.simulator.real_speech import hear
 from mobkat.simulator.responder import Modality, ResponseRequest, ResponseRun
 from mobkat.simulator.script import ErrorSpec, SimulatorScript
 from mobkat.simulator.transcripts import InputTranscripts
@@ -285,7 +286,8 @@ class RealtimeConnection:
 
     async def _commit_audio(self, pcm: bytes, item_id: str) -> None:
         bounds.check_room(self.conversation)
-        part = Part(type="input_audio", heard=transcribe(pcm), audio_ms=duration_ms(pcm))
+        heard = await hear(pcm)  # tone codec first; real speech when mobkat[speech] is installed
+        part = Part(type="input_audio", heard=heard.text, audio_ms=duration_ms(pcm), heard_by_ear=heard.by_ear)
         item = Item(id=item_id, type="message", role="user", parts=[part])
         previous = self.conversation.insert(item)
         await self.send(self.events.committed(item_id, previous))

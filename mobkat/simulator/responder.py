@@ -25,8 +25,8 @@ from mobkat.audio import bytes_for_ms, duration_ms, ms_for_chars
 from mobkat.simulator.brain import BrainMessage, Reply, TextReply, think
 from mobkat.simulator.conversation import Conversation, Item, Part
 from mobkat.simulator.events import EventFactory, Where, item_model
+from mobkat.simulator.real_speech import say, wants_real_voice
 from mobkat.simulator.script import SimulatorScript
-from mobkat.simulator.speech import speak
 
 AUDIO_CHUNK_MS = 100
 PCM = AudioPCM(type="audio/pcm", rate=24000)
@@ -160,9 +160,9 @@ class ResponseRun:
 
     async def _stream_audio(self, text: str, part: Part, where: Where) -> None:
         gaps = self.host.script.speech.word_gaps_ms
-        speech = speak(text, gaps)
+        speech, real = await say(text, gaps, wants_real_voice(self.host.script, self.host.conversation))
         pcm = speech.pcm
-        if gaps:  # uneven timing: keep the timeline for truncation (even timing is 20 ms per byte: no need)
+        if gaps or real:  # uneven timing: keep the timeline for truncation (codec: 20 ms per byte, no need)
             part.ends_ms = speech.ends_ms
         step = bytes_for_ms(AUDIO_CHUNK_MS)
         in_flight = self.host.script.speech.cancel_lag_chunks  # chunks still sent after a cancel

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import string
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -139,6 +140,11 @@ class Transcription(BaseModel):
     fail: bool = False
 
 
+def _default_voice() -> Any:
+    """``$MOBKAT_SIM_VOICE`` (validated by the field: auto, tone or speech), else ``"auto"``."""
+    return os.environ.get("MOBKAT_SIM_VOICE", "").strip() or "auto"
+
+
 class Speech(BaseModel):
     """How replies are spoken.
 
@@ -153,6 +159,11 @@ class Speech(BaseModel):
 
     word_gaps_ms: list[int] = Field(default_factory=list)
     cancel_lag_chunks: int = Field(default=0, ge=0)
+    voice: Literal["auto", "tone", "speech"] = Field(default_factory=lambda: _default_voice(), validate_default=True)
+    """``"speech"``: replies are real speech (``mobkat[speech]``; tones when it is not installed);
+    ``"tone"``: always the codec; ``"auto"``: real speech when the caller's latest audio was heard
+    as real speech, codec tones after codec or text input. Default: ``$MOBKAT_SIM_VOICE`` or
+    ``"auto"`` (docs/speech.md)."""
 
     @field_validator("word_gaps_ms")
     @classmethod

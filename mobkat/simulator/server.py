@@ -14,6 +14,7 @@ from mobkat.net import is_loopback
 from mobkat.runtime import AsyncRuntime
 from mobkat.simulator.chat import handle_chat
 from mobkat.simulator.control import SimulatorControl
+from mobkat.simulator.real_speech import warm_up
 from mobkat.simulator.realtime import RealtimeConnection
 from mobkat.simulator.script import ErrorSpec, SimulatorScript, ToolRule
 from mobkat.simulator.stats import SimulatorStats
@@ -182,6 +183,7 @@ class Simulator:
         await web.SockSite(runner, sock).start()
         self._port = sock.getsockname()[1]
         self._runner = runner
+        warm_up(self.script)  # voice="speech": load the real voice now, not during the first reply
         return self
 
     async def stop_async(self) -> None:

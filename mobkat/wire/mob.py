@@ -19,7 +19,7 @@ from mobkat.mob.messages import HandlingMode
 from mobkat.wire.session import Prompt, check_prompt
 
 MAX_EVENTS_LIMIT = 1000
-MobStatus = Literal["Running", "Stopped"]
+MobStatus = Literal["Creating", "Running", "Stopped", "Completed", "Destroyed"]
 LifecycleAction = Literal["stop", "resume", "complete", "reset", "destroy"]
 
 
@@ -163,6 +163,8 @@ class MobEventsParams(_Params):
 class StreamOpenParams(_Params):
     mob_id: str = Field(min_length=1)
     agent_identity: str | None = Field(default=None, min_length=1)
+    events: Literal["agent", "mob"] = "agent"
+    """mobkat extension: ``agent`` (upstream's stream: members' agent events), ``mob`` (structural mob events)."""
 
 
 class StreamCloseParams(_Params):

@@ -238,6 +238,8 @@ class ConfigResult(BaseModel):
     instance_id: str | None = None
     resolved_paths: dict[str, str | None]
     sources: dict[str, str]
+    written: dict[str, str] | None = None
+    """``config/set|patch`` only: ``{scope, file}`` of the file written."""
 
 
 class SessionEventParams(BaseModel):

@@ -118,3 +118,50 @@ async def _member_live(tmp_path: Path) -> None:
         await mob.lifecycle("destroy")
     finally:
         await client.close()
+
+
+@pytest.mark.usefixtures("sdk_env")
+def test_upstream_sdk_lifecycle_and_a_restored_mob(tmp_path: Path) -> None:
+    asyncio.run(_lifecycle(tmp_path))
+
+
+async def _lifecycle(tmp_path: Path) -> None:
+    """Every ``Mob.lifecycle`` action of the SDK; then a new server on the same realm has the mob back."""
+    state = str(tmp_path / "state")
+    client = MeerkatClient()
+    await client.connect(realm_id="sdk-cycle", state_root=state)
+    try:
+        mob = await client.create_mob(definition=DESK)
+        await mob.spawn(profile="editor", agent_identity="editor")
+        await mob.lifecycle("stop")
+        assert (await mob.status())["status"] == "Stopped"
+        with pytest.raises(MeerkatError) as twice:
+            await mob.lifecycle("stop")
+        assert twice.value.code == "-32602" and twice.value.message.startswith(
+            "invalid state transition: Stopped -> Stopped (mob desk is Stopped")
+        await mob.lifecycle("resume")
+        [editor] = await mob.members()
+        assert (await mob.status())["status"] == "Running" and editor["status"] == "active"
+        await mob.lifecycle("complete")
+        assert (await mob.status())["status"] == "Completed" and await mob.members() == []
+        with pytest.raises(MeerkatError) as resume:
+            await mob.lifecycle("resume")
+        assert "Completed -> Running" in resume.value.message
+        await mob.lifecycle("reset")
+        await mob.spawn(profile="fact", agent_identity="fact")
+        assert (await mob.status())["status"] == "Running"
+    finally:
+        await client.close()
+
+    client = MeerkatClient()  # a new server process on the same state root and realm
+    await client.connect(realm_id="sdk-cycle", state_root=state)
+    try:
+        assert await client.list_mobs() == [{"mob_id": "desk", "status": "Running"}]
+        mob = client.mob("desk")
+        assert [m["agent_identity"] for m in await mob.members()] == ["fact"]
+        kinds = [e["kind"]["type"] for e in (await mob.read_events(after_cursor=0))["events"]]
+        assert kinds[-2:] == ["mob_restored", "member_restored"]
+        await mob.lifecycle("destroy")
+        assert await client.list_mobs() == []
+    finally:
+        await client.close()

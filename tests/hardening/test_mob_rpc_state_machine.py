@@ -5,10 +5,12 @@ relays ("ask the <peer>: ...?"), live text turns over a member's WebSocket, inte
 drops (the client closes the live WebSocket mid-turn, which closes the channel), member crashes
 (``fault/member_crash``, optionally with a message in flight), simulator socket drops
 (``fault/provider_drop``, optionally mid-turn: the channel degrades and reconnects), respawns, and
-``kill -9`` of the server with a restart on the same state root and realm. Invariant after every
-step: every session's committed history (``session/history``) equals the turns acknowledged as
-committed (a ``turn_committed`` mob event, a ``turn/start`` result, or a live ``turn_completed``
-observation): nothing lost, nothing duplicated, order kept.
+``kill -9`` of the server with a restart on the same state root and realm: the restarted server must
+RESTORE the mob (every member on its session at generation + 1 with a ``member_restored`` event, the
+wiring, the event cursor continuing after ``mob_restored``). Invariant after every step: every session's
+committed history (``session/history``) equals the turns acknowledged as committed (a ``turn_committed``
+mob event, a ``turn/start`` result, or a live ``turn_completed`` observation): nothing lost, nothing
+duplicated, order kept.
 
 One server serves every example (each example is a new mob with new sessions in the shared realm;
 earlier examples' sessions are other tenants' data), and servers are forked from a pre-imported
@@ -29,7 +31,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -109,9 +111,12 @@ class MobMachine(RuleBasedStateMachine):
         self.mob: MobHandle | None = None
         self.events: MobEventStream | None = None
         self.members: dict[str, Member] = {}
+        self.generations: dict[str, int] = {}  # member → its generation as last seen
+        self.edges: set[frozenset[str]] = set()
         self.model: dict[str, list[Expected]] = {}  # session id → acknowledged turns
         self.counter = 0
         self.kills = 0
+        self.restored_at = 0  # the cursor of the last mob_restored event seen
         self.acked_since_start = 0
         try:
             self._run(self._start_server())
@@ -126,8 +131,8 @@ class MobMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         try:
-            if self.mob is not None:  # the shared server stops this example's member actors
-                self._run(self.mob.lifecycle("stop"))
+            if self.mob is not None:  # the shared server forgets this example's mob (its sessions stay)
+                self._run(self.mob.lifecycle("destroy"))
         finally:
             try:
                 self._run(self._disconnect())
@@ -258,6 +263,7 @@ class MobMachine(RuleBasedStateMachine):
         async def go() -> None:
             assert self.mob is not None
             await self.mob.wire(a.identity, b.identity)
+            self.edges.add(frozenset((a.identity, b.identity)))
             await self.mob.member(a.identity).send(f"ask the {b.identity}: {question}")
             answer = f"{b.identity} says: Here is what I found about '{question}'"
             asked, answered, final = await self._turns(
@@ -410,10 +416,42 @@ class MobMachine(RuleBasedStateMachine):
             self._run(self.mob.member(member.identity).send(text))
             self._ack(member.session_id, Expected(text, f"You said: {text}", optional=True))
         self.kills += 1
+        assert self.mob is not None
+        mob_id, members = self.mob.id, dict(self.members)
+        self._run(self._known_generations())
         SHARED.kill9()
         self._run(self._disconnect())
         self._run(self._start_server())
-        self._create_mob()  # mobs do not survive the server; their sessions do
+        self._run(self._restored(mob_id, members))
+        event(f"kill -9 and restore: {len(members)} members, {len(self.edges)} edges")
+
+    async def _known_generations(self) -> None:
+        assert self.mob is not None
+        self.generations = {m.agent_identity: m.generation for m in await self.mob.members()}
+
+    async def _restored(self, mob_id: str, members: dict[str, Member]) -> None:
+        """The restarted server has the mob back: same members on the same sessions at generation + 1, the
+        same wiring, and its event log continued by ``mob_restored`` and one ``member_restored`` each."""
+        self.mob = self.rpc.mob(mob_id)
+        assert (await self.mob.status()).status == "Running"
+        roster = {m.agent_identity: m for m in await self.mob.members()}
+        assert {name: (m.current_session_id, m.generation) for name, m in roster.items()} == {
+            name: (member.session_id, self.generations[name] + 1) for name, member in members.items()}
+        assert {frozenset((name, peer)) for name, m in roster.items() for peer in m.wired_to} == self.edges
+        events, cursor = [], 0
+        while page := await self.mob.read_events(after_cursor=cursor, limit=1000):
+            events.extend(page)
+            cursor = page[-1].cursor
+        assert [e.cursor for e in events] == list(range(events[0].cursor, cursor + 1))  # no gap, ever
+        [restored] = [e for e in events if e.kind.type == "mob_restored" and e.cursor > self.restored_at]
+        self.restored_at = restored.cursor
+        back = {e.get("member"): e.get("generation") for e in events if e.cursor > restored.cursor
+                and e.kind.type == "member_restored"}
+        assert back == {name: self.generations[name] + 1 for name in members}
+        for member in members.values():
+            member.socket = member.channel_id = None  # a live channel dies with its server
+        self.members = members
+        self.events = await self.mob.events().open()
 
     # -- the invariant -----------------------------------------------------------------------------
     @invariant()

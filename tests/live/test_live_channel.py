@@ -23,6 +23,7 @@ from mobkat.errors import (
 from mobkat.history import BlockAssistantRow, ToolResultsRow, UserRow
 from mobkat.live.wire import AudioChunk, TextChunk
 from mobkat.session import Session, SessionServices, ToolRegistry
+from mobkat.session.session import notice
 from mobkat.simulator import Simulator, ToolRule
 from mobkat.store import MemorySessionStore
 from tests.live.conftest import open_channel, speak
@@ -306,3 +307,19 @@ def test_no_threads_or_tasks_outlive_the_actor(simulator: Simulator, no_thread_l
 async def _other_tasks() -> list[str]:
     me = asyncio.current_task()
     return [repr(t) for t in asyncio.all_tasks() if t is not me and not t.done()]
+
+
+def test_a_row_injected_while_the_member_speaks_is_answered_after_it(live_session: SessionHandle,
+                                                                      simulator: Simulator) -> None:
+    """A peer notice arriving mid-response gets its own response once the running one ends (the provider
+    refuses a second ``response.create`` while one is active, so asking at once lost it)."""
+    simulator.set_pace(1.0)  # the first answer is still being spoken when the notice comes in
+    channel_id, stream = open_channel(live_session)
+    live_session.live_send_input(channel_id, TextChunk(text="tell me about the harbour"))
+    first = stream.wait_for("assistant_audio_chunk")
+    assert live_session.live_inject(notice("Peer message from cook:\nsoup is ready"), True)
+    answers = [stream.wait_for("turn_completed", timeout=20) for _ in range(2)]
+    assert answers[0].response_id == first.response_id and answers[1].response_id != first.response_id
+    assert not any(o.observation == "command_rejected" for o in stream.seen())
+    texts = [row.text for row in live_session.history() if isinstance(row, BlockAssistantRow)]
+    assert texts[-2:] == ["You said: tell me about the harbour", "cook says: soup is ready"]

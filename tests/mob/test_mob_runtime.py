@@ -288,14 +288,14 @@ def test_stop_leaves_no_threads_sockets_or_tasks(no_thread_leaks: None) -> None:
 def test_full_inbox_is_a_typed_error_to_the_sender(services: SessionServices, simulator: Simulator) -> None:
     simulator.add_tool_rule(ToolRule(pattern=r"slow job (\w+)", tool="wait_gate", arguments={"label": "{1}"}))
     slow = {**TEXT, "tools": {"python": ["tests.mob.mob_tools:wait_gate"]}}
-    with start(team(slow=slow, a=TEXT), services, inbox_capacity=2) as mob:
+    with start(team(slow=slow, a=TEXT), services, inbox_capacity=2, inbox_wait_s=0.2) as mob:  # waits 0.2 s
         mob.spawn("slow")
         mob.spawn("a")
         mob.wire("a", "slow")
         mob.send_peer("a", "slow", "slow job first")
         assert mob_tools.ENTERED.wait(10)
         mob.send_peer("a", "slow", "second")  # two waiting: the inbox is now full
-        with pytest.raises(InboxFullError, match="inbox of slow is full"):
+        with pytest.raises(InboxFullError, match=r"inbox of slow is full .*waited 0\.2 s for room"):
             mob.send_peer("a", "slow", "third")
         assert any(e.type == "peer_message_rejected" and e.get("reason") == "inbox_full"
                    for e in mob.events_log.after(0))

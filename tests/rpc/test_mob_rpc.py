@@ -281,12 +281,13 @@ def test_streams_deliver_notifications_until_closed_or_stopped(server: TcpServer
     async def body(wire: Wire) -> None:
         await wire.result("mob/create", {"definition": pair("streamed")})
         await wire.result("mob/spawn", {"mob_id": "streamed", "profile": "a", "agent_identity": "a"})
-        everything = (await wire.result("mob/stream_open", {"mob_id": "streamed"}))
+        everything = (await wire.result("mob/stream_open", {"mob_id": "streamed", "events": "mob"}))
         assert everything["opened"] is True
-        only_b = await wire.error("mob/stream_open", {"mob_id": "streamed", "agent_identity": "b"})
+        only_b = await wire.error("mob/stream_open", {"mob_id": "streamed", "agent_identity": "b", "events": "mob"})
         assert only_b["data"]["kind"] == "member_not_found"
         await wire.result("mob/spawn", {"mob_id": "streamed", "profile": "b", "agent_identity": "b"})
-        about_b = (await wire.result("mob/stream_open", {"mob_id": "streamed", "agent_identity": "b"}))["stream_id"]
+        about_b = (await wire.result("mob/stream_open", {"mob_id": "streamed", "agent_identity": "b",
+                                                 "events": "mob"}))["stream_id"]
         await wire.result("mob/wire", {"mob_id": "streamed", "member": "a", "peer": "b"})
 
         def on(stream_id: str, kind: str) -> Callable[[dict[str, Any]], bool]:
@@ -331,8 +332,15 @@ def test_lifecycle_stop_refuses_mutations_then_destroy_forgets(server: TcpServer
         assert [m["agent_identity"] for m in await members_of(wire, "cycle")] == ["a"]
         kinds = [e["kind"]["type"] for e in (await wire.result("mob/events", {"mob_id": "cycle"}))["events"]]
         assert kinds[-1] == "mob_stopped"
-        resume = await wire.error("mob/lifecycle", {"mob_id": "cycle", "action": "resume"})
-        assert resume["code"] == -32602 and "not supported yet" in resume["message"]
+        before = (await members_of(wire, "cycle"))[0]
+        assert await wire.result("mob/lifecycle", {"mob_id": "cycle", "action": "resume"}) == {
+            "mob_id": "cycle", "action": "resume", "ok": True}
+        after = (await members_of(wire, "cycle"))[0]  # back on its session, a new incarnation
+        assert after["current_session_id"] == before["current_session_id"]
+        assert after["generation"] == before["generation"] + 1
+        again = await wire.error("mob/lifecycle", {"mob_id": "cycle", "action": "resume"})
+        assert again["code"] == -32602 and again["data"]["kind"] == "invalid_transition"
+        assert again["message"].startswith("invalid state transition: Running -> Running")
         assert (await wire.result("mob/lifecycle", {"mob_id": "cycle", "action": "destroy"}))["ok"] is True
         assert (await wire.error("mob/status", {"mob_id": "cycle"}))["data"]["kind"] == "mob_not_found"
         assert await wire.result("mob/create", {"definition": pair("cycle")}) == {"mob_id": "cycle"}  # id is free again

@@ -99,7 +99,7 @@ async def _concurrency(tmp_path: Path) -> None:
         assert [a["id"] for a in answers] == [2, 3, 1]  # the slow turn does not hold anything up
         assert _error(answers[0], -32002)["data"]["kind"] == "session_busy"
         assert answers[2]["result"]["text"] == f"You said: {slow}"
-        events = [n["params"]["event"]["type"] for n in rpc.notifications if n["method"] == "session/event"]
+        events = [n["params"]["event"]["payload"]["type"] for n in rpc.notifications if n["method"] == "session/event"]
         assert events[0] == "run_started" and events[-1] == "run_completed" and "text_delta" in events
     finally:
         await rpc.close()

@@ -21,7 +21,7 @@ async def _until_delta(rpc: RawRpc, timeout: float = 20.0) -> dict[str, Any]:
             message = json.loads(await rpc.process.stdout.readline())
             assert "id" not in message, message  # no answer may arrive before the turn streams
             rpc.notifications.append(message)
-            if message["params"]["event"]["type"] == "text_delta":
+            if message["params"]["event"]["payload"]["type"] == "text_delta":
                 return dict(message["params"])
 
 
@@ -56,7 +56,7 @@ async def _interrupt(tmp_path: Path) -> None:
         answers = await _answers(rpc, 2)
         assert answers[2]["result"] == {"session_id": session_id, "interrupted": True, "result": "interrupted"}
         _cancelled(answers[1], session_id)
-        events = [n["params"]["event"]["type"] for n in rpc.notifications]
+        events = [n["params"]["event"]["payload"]["type"] for n in rpc.notifications]
         assert "run_completed" not in events and "text_complete" not in events
 
         history = await rpc.result("session/history", {"session_id": session_id})

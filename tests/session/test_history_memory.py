@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -15,10 +16,10 @@ from mobkat.history import AssistantBlock, BlockAssistantRow, HistoryRow, System
 from mobkat.live.stream import ObservationStream
 from mobkat.live.wire import TextChunk
 from mobkat.mob import Mob, MobDefinition
-from mobkat.providers.chat import history_to_chat_messages
+from mobkat.providers.chat import chat_request_body, encode_json, history_to_chat_messages, messages_json
 from mobkat.session import Session, SessionServices
 from mobkat.session.session import notice
-from mobkat.simulator import Simulator
+from mobkat.simulator import Simulator, ToolRule
 from mobkat.store import CommittedTurn, SessionMeta, SessionStore, SqliteSessionStore
 from tests.session.conftest import GatedTool
 
@@ -99,6 +100,24 @@ def test_turns_never_reread_the_store(counted: tuple[CountingStore, SessionServi
     assert store.commits == 1 + 7
 
 
+def test_a_deferred_history_is_read_once_on_first_use_on_the_thread_that_uses_it(
+        counted: tuple[CountingStore, SessionServices]) -> None:
+    store, services = counted
+    created = Session.create(services, model="gpt-5.5")
+    created.run_turn("remember the codeword amber lantern")
+    session = Session.load(services, created.id, defer_history=True)
+    assert store.history_reads == 0 and not session.idle  # the metadata only
+    readers: list[int] = []
+    worker = threading.Thread(target=lambda: readers.append(session.message_count))
+    worker.start()
+    worker.join(10)
+    assert readers == [2] and store.history_reads == 1  # read by the first user, on its thread
+    session.load_history()  # a no-op once loaded
+    assert session.run_turn("which codeword should you remember?").text == "You asked me to remember: amber lantern."
+    assert store.history_reads == 1
+    assert_in_sync(session, store)
+
+
 def test_the_request_is_the_cached_projection_of_the_history(services: SessionServices, simulator: Simulator) -> None:
     session = Session.create(services, model="gpt-5.5", instructions="Be brief.")
     for i in range(3):
@@ -106,8 +125,37 @@ def test_the_request_is_the_cached_projection_of_the_history(services: SessionSe
     staged = [UserRow(content="next")]
     expected = history_to_chat_messages("Be brief.", [*session.history(), *staged])
     assert session.chat_messages(staged) == expected
+    body = {"model": "gpt-5.5", "messages": expected, "stream": True, "stream_options": {"include_usage": True}}
+    assert session.chat_request(staged) == encode_json(body)  # byte for byte what the SDK would send
     session.run_turn("next")
-    assert simulator.stats.chat_requests[-1]["messages"] == expected
+    assert simulator.stats.chat_requests[-1] == body
+
+
+def test_the_request_json_is_kept_across_commits_and_equals_a_fresh_encoding(
+        services: SessionServices, simulator: Simulator) -> None:
+    """Rows of every kind, committed over several turns (tool calls, results, notices, non-ASCII): the kept
+    JSON of the history equals encoding its messages from scratch, and a reloaded session builds the same."""
+    from mobkat.session import ToolRegistry, make_tool
+
+    def weather(city: str) -> str:
+        """The weather in a city."""
+        return f"sunny in {city} ☀"
+
+    simulator.add_tool_rule(ToolRule(pattern=r"weather in (\w+)", tool="weather", arguments={"city": "{1}"}))
+    tools = ToolRegistry()
+    tools.add(make_tool(weather))
+    session = Session.create(services, model="gpt-5.5", tools=tools, instructions="Réponds brièvement.")
+    for text in ("weather in Oslo", "naïve café ünïcode", "weather in Bergen"):
+        session.run_turn(text)
+        session.run_turn(notice("Peer message from boss:\nquoted \"text\" and \\ slashes"))
+    assert {"user", "system_notice", "block_assistant", "tool_results"} <= {row.role for row in session.history()}
+    staged = [UserRow(content="last")]
+    body = session.chat_request(staged)
+    fresh = chat_request_body("gpt-5.5", messages_json(session.chat_messages(staged)), tools.specs())
+    assert body == fresh
+    reloaded = Session.load(services, session.id, tools=tools)
+    assert reloaded.chat_request(staged) == body
+    assert json.loads(body)["tools"] == tools.specs()
 
 
 def test_tool_loop_and_steering_commit_in_sync(services: SessionServices, gated_tool: GatedTool) -> None:
