@@ -15,11 +15,12 @@ import hashlib
 import uuid
 from typing import Any, Literal
 
-from mobkat.errors import InvalidInputError, SessionBusyError, SessionNotFoundError
+from mobkat.errors import InvalidInputError, SessionBusyError
 from mobkat.history import BlockAssistantRow, HistoryRow, SystemRow, ToolResultsRow
 from mobkat.rpc.atif import trajectory
 from mobkat.rpc.realms import REALM_ID, Realm, SessionEntry
 from mobkat.rpc.registry import Call, MethodRegistry
+from mobkat.rpc.sessions import session_meta
 from mobkat.session import Session
 from mobkat.store import SessionMeta
 from mobkat.wire.session import NoParams
@@ -53,14 +54,6 @@ def register(registry: MethodRegistry) -> None:
     realms = registry.family("realms", "The realms under this server's state root (realm/list, realm/get)")
     realms.add("realm/list", NoParams, realm_list)
     realms.add("realm/get", RealmGetParams, realm_get)
-
-
-async def _meta(call: Call, session_id: str) -> SessionMeta:
-    meta = await asyncio.to_thread(call.host.store.get_session, session_id)
-    if meta is None:
-        raise SessionNotFoundError(f"session {session_id} not found in realm {call.host.realm.realm_id}",
-                                   details={"session_id": session_id, "realm_id": call.host.realm.realm_id})
-    return meta
 
 
 # -- inject_context --------------------------------------------------------------------------------
@@ -141,7 +134,7 @@ async def session_fork_at(call: Call, params: ForkAtParams) -> dict[str, Any]:
     """A new session holding a copy of the source's first ``message_index`` committed rows.
 
     As upstream (``running_behavior`` ``reject``, the only one), a source running a turn is refused (-32002)."""
-    source = await _meta(call, params.session_id)
+    source = await session_meta(call, params.session_id)
     if call.host.sessions.loaded(params.session_id):
         running = await _session(await call.host.sessions.get(params.session_id))
         if running.running:
@@ -153,7 +146,7 @@ async def session_fork_at(call: Call, params: ForkAtParams) -> dict[str, Any]:
 
 # -- export_atif -----------------------------------------------------------------------------------
 async def session_export_atif(call: Call, params: ExportAtifParams) -> dict[str, Any]:
-    meta = await _meta(call, params.session_id)
+    meta = await session_meta(call, params.session_id)
     rows = await asyncio.to_thread(call.host.store.history, params.session_id)
     return trajectory(meta, rows, agent_name=params.agent_name, agent_version=params.agent_version,
                       model_name=params.model_name)
@@ -162,7 +155,7 @@ async def session_export_atif(call: Call, params: ExportAtifParams) -> dict[str,
 # -- comms/peers -----------------------------------------------------------------------------------
 async def comms_peers(call: Call, params: SessionRefParams) -> dict[str, Any]:
     """The members a mob member's session is wired to; a session outside any mob has no peers."""
-    await _meta(call, params.session_id)
+    await session_meta(call, params.session_id)
     peers: list[Peer] = []
     for mob_id, hosted in list(call.host.mobs.mobs.items()):
         roster = await hosted.members()  # supervisor views: name, role, wired_to, status, session_id, ...

@@ -129,7 +129,7 @@ async def session_create(call: Call, params: CreateSessionParams) -> dict[str, A
 async def turn_start(call: Call, params: TurnStartParams) -> dict[str, Any]:
     entry = await call.host.sessions.get(params.session_id)
     if params.model is not None or params.provider is not None:
-        meta = await _meta(call, params.session_id)
+        meta = await session_meta(call, params.session_id)
         await entry.call("set_model", params.model or meta.model, params.provider)
     instructions = params.instructions()
     if instructions is not None:
@@ -150,7 +150,7 @@ async def turn_interrupt(call: Call, params: SessionIdParams) -> dict[str, Any]:
 
     As upstream: an idle session answers ``interrupted``; a session that never ran a turn ``staged_noop``."""
     session_id = params.session_id
-    meta = await _meta(call, session_id)
+    meta = await session_meta(call, session_id)
     if meta.archived:
         raise SessionNotFoundError(f"session {session_id} not found in realm {call.host.realm.realm_id} "
                                    "(it is archived)", details={"session_id": session_id, "archived": True})
@@ -158,7 +158,7 @@ async def turn_interrupt(call: Call, params: SessionIdParams) -> dict[str, Any]:
     if call.host.sessions.loaded(session_id):  # no actor here: no turn is running
         cancelled = await (await call.host.sessions.get(session_id)).call("interrupt_turn")
         if not cancelled:
-            meta = await _meta(call, session_id)  # a turn may have committed meanwhile
+            meta = await session_meta(call, session_id)  # a turn may have committed meanwhile
     if not cancelled and meta.turn_count == 0:
         return InterruptResult(session_id=session_id, interrupted=False, result="staged_noop").model_dump()
     return InterruptResult(session_id=session_id, interrupted=True, result="interrupted").model_dump()
@@ -169,7 +169,8 @@ def epoch_seconds(timestamp: str) -> int:
     return int(datetime.fromisoformat(timestamp).timestamp())
 
 
-async def _meta(call: Call, session_id: str) -> SessionMeta:
+async def session_meta(call: Call, session_id: str) -> SessionMeta:
+    """The stored session's metadata; a typed not-found error naming the realm otherwise."""
     meta = await asyncio.to_thread(call.host.store.get_session, session_id)
     if meta is None:
         raise SessionNotFoundError(f"session {session_id} not found in realm {call.host.realm.realm_id}",
@@ -194,7 +195,7 @@ def _total_tokens(rows: list[HistoryRow]) -> int:
 
 async def session_read(call: Call, params: SessionIdParams) -> dict[str, Any]:
     host, session_id = call.host, params.session_id
-    meta = await _meta(call, session_id)
+    meta = await session_meta(call, session_id)
     count = await asyncio.to_thread(host.store.message_count, session_id)
     last_text = await asyncio.to_thread(_last_assistant_text, host.store, session_id, count)
     channel_id = None
@@ -244,7 +245,7 @@ async def session_list(call: Call, params: SessionListParams) -> dict[str, Any]:
 
 async def session_history(call: Call, params: SessionHistoryParams) -> dict[str, Any]:
     store, session_id = call.host.store, params.session_id
-    await _meta(call, session_id)
+    await session_meta(call, session_id)
     limit = DEFAULT_HISTORY_LIMIT if params.limit is None else params.limit
     rows = await asyncio.to_thread(store.history, session_id, offset=params.offset, limit=limit)
     count = await asyncio.to_thread(store.message_count, session_id)
@@ -253,7 +254,7 @@ async def session_history(call: Call, params: SessionHistoryParams) -> dict[str,
 
 
 async def session_archive(call: Call, params: SessionIdParams) -> dict[str, Any]:
-    await _meta(call, params.session_id)
+    await session_meta(call, params.session_id)
     await call.host.sessions.retire(params.session_id)
     await asyncio.to_thread(call.host.store.archive_session, params.session_id)
     return {"session_id": params.session_id, "archived": True}

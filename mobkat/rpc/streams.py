@@ -26,7 +26,7 @@ from pydantic import Field
 
 from mobkat.errors import StreamNotFoundError
 from mobkat.rpc.registry import Call, MethodRegistry, Notify
-from mobkat.rpc.sessions import _meta
+from mobkat.rpc.sessions import session_meta
 from mobkat.session.events import Subscription
 from mobkat.wire.events import (
     AgentRuntimeId,
@@ -170,7 +170,7 @@ def register(registry: MethodRegistry) -> None:
 async def session_stream_open(call: Call, params: SessionStreamOpenParams) -> dict[str, Any]:
     """Push ``session/stream_event`` for every later event of the session (its turns, mob turns included)."""
     host = call.host
-    await _meta(call, params.session_id)  # unknown: -32001
+    await session_meta(call, params.session_id)  # unknown: -32001
     stream = host.streams.add(AgentStream("session", call.notify, call.closed, session_id=params.session_id))
     stream.attach(host.services.events.subscribe(params.session_id, stream.listener(EventEnvelope.to_wire)))
     return SessionStreamOpenResult(stream_id=stream.stream_id, session_id=params.session_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from mobkat.simulator.stats import ChatServed
 
 ARGUMENT_CHUNK_CHARS = 24
 _ids = itertools.count(1)
+
+log = logging.getLogger(__name__)
 
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
@@ -244,18 +247,23 @@ async def handle_chat(request: web.Request, control: SimulatorControl) -> web.St
         control.stats.chat_done(ChatServed(parsing_at, time.monotonic(), len(raw)))  # the body is ready to send
         return answer
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-    await response.prepare(request)
     pieces = completion_chunks(chat, reply, conversation)
     events = [f"data: {piece.model_dump_json(exclude_unset=True)}\n\n".encode() for piece in pieces]
-    if script.pace:
-        for index, (piece, event) in enumerate(zip(pieces, events, strict=True)):
-            delta = piece.choices[0].delta.content if piece.choices else None
-            if index and delta:
-                await asyncio.sleep(script.pace * ms_for_chars(len(delta.encode())) / 1000)
-            await response.write(event)
-    else:  # as fast as possible: the whole stream in one write
-        await response.write(b"".join(events))
-    await response.write(b"data: [DONE]\n\n")
-    await response.write_eof()
+    try:
+        await response.prepare(request)
+        if script.pace:
+            for index, (piece, event) in enumerate(zip(pieces, events, strict=True)):
+                delta = piece.choices[0].delta.content if piece.choices else None
+                if index and delta:
+                    await asyncio.sleep(script.pace * ms_for_chars(len(delta.encode())) / 1000)
+                await response.write(event)
+        else:  # as fast as possible: the whole stream in one write
+            await response.write(b"".join(events))
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+    except ConnectionResetError as exc:  # the client hung up mid-stream (cancelled turn, process exit)
+        log.debug("chat stream to a client that went away ends early: %s", exc)
+        control.stats.chat_stream_cut()
+        return response
     control.stats.chat_done(ChatServed(parsing_at, time.monotonic(), len(raw)))
     return response

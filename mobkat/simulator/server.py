@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from types import TracebackType
 from typing import Any
@@ -19,6 +20,7 @@ from mobkat.simulator.realtime import RealtimeConnection
 from mobkat.simulator.script import ErrorSpec, SimulatorScript, ToolRule
 from mobkat.simulator.stats import SimulatorStats
 
+log = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 CLOSE_TIMEOUT_S = 2.0  # how long a closing socket waits for the client's close frame
 MODELS = (
@@ -269,7 +271,11 @@ class Simulator:
         ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, autoping=True, timeout=CLOSE_TIMEOUT_S)
         if not ws.can_prepare(request).ok:
             return _error(426, "GET /v1/realtime must be a WebSocket upgrade.")
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except ConnectionResetError as exc:  # the client hung up during the handshake (e.g. its process exits)
+            log.debug("realtime handshake with a client that went away: %s", exc)
+            return web.Response(status=499)  # never sent: aiohttp drops a response to a closed transport quietly
         self._sockets.add(ws)
         try:
             await RealtimeConnection(self._control, ws, request, model).serve()

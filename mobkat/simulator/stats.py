@@ -63,6 +63,7 @@ class SimulatorStats:
         self._chat_requests: deque[dict[str, Any]] = deque(maxlen=None if record_frames else RECENT_CHAT_REQUESTS)
         self._frames_sent = 0
         self._chat_served: deque[ChatServed] = deque(maxlen=None if record_frames else RECENT_CLIENT_EVENTS)
+        self._chat_streams_cut = 0
 
     # -- read side -----------------------------------------------------------------------
     @property
@@ -164,6 +165,17 @@ class SimulatorStats:
     def chat_done(self, record: ChatServed) -> None:
         with self._changed:
             self._chat_served.append(record)
+            self._changed.notify_all()
+
+    @property
+    def chat_streams_cut(self) -> int:
+        """Chat completion streams whose client hung up before the end (cancelled turns, exits)."""
+        with self._changed:
+            return self._chat_streams_cut
+
+    def chat_stream_cut(self) -> None:
+        with self._changed:
+            self._chat_streams_cut += 1
             self._changed.notify_all()
 
     def chat_request(self, body: dict[str, Any]) -> None:

@@ -10,10 +10,8 @@ Schema version 1 (``PRAGMA user_version``); tables ``mobs``, ``mob_members``, ``
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,9 +37,9 @@ from mobkat.store.mob_records import (
     unpack,
     updated,
 )
+from mobkat.store.sqlite_file import check_sqlite_file, create_atomically
 
 MOB_SCHEMA_VERSION = 1
-SQLITE_HEADER = b"SQLite format 3\x00"
 log = logging.getLogger(__name__)
 
 _SCHEMA = (
@@ -78,33 +76,11 @@ class SqliteMobRecordStore:
     # --- files and connections -------------------------------------------------------------------------
     def _create(self, busy_timeout_s: float) -> None:
         """Build the file beside ``path`` and link it into place: ``path`` never exists half-made."""
-        building = self.path.with_name(f".{self.path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.new")
-        try:
-            self._open(building, busy_timeout_s, create=True).close()
-            try:
-                os.link(building, self.path)
-            except FileExistsError:
-                pass
-            except OSError:
-                if not self.path.exists():
-                    os.replace(building, self.path)
-        finally:
-            for leftover in (building, building.with_name(building.name + "-wal"),
-                             building.with_name(building.name + "-shm")):
-                leftover.unlink(missing_ok=True)
+        create_atomically(self.path, lambda building: self._open(building, busy_timeout_s, create=True).close(),
+                          "mob store")
 
     def _check_file(self) -> None:
-        try:
-            with self.path.open("rb") as file:
-                header = file.read(len(SQLITE_HEADER))
-        except OSError as exc:
-            raise StoreError(f"cannot read mob store {self.path}: {exc}", details={"path": str(self.path)}) from exc
-        if header != SQLITE_HEADER:
-            problem = "empty" if not header else "not_sqlite"
-            raise StoreError(
-                f"mob store {self.path} is {'empty (0 bytes)' if not header else 'not a SQLite database'}, so it is "
-                "not opened and never overwritten. Restore it from a backup, or move it away to start without "
-                "the realm's mobs", details={"path": str(self.path), "problem": problem})
+        check_sqlite_file(self.path, "mob store", "start without the realm's mobs")
 
     def _open(self, path: Path, busy_timeout_s: float, *, create: bool) -> sqlite3.Connection:
         uri = f"file:{quote(str(path.absolute()))}?mode={'rwc' if create else 'rw'}"

@@ -7,10 +7,8 @@ returned ``commit_turn`` durable; a turn killed before its ``COMMIT`` leaves no 
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,9 +33,9 @@ from mobkat.store.base import (
     reused_turn_id,
     turn_digest,
 )
+from mobkat.store.sqlite_file import check_sqlite_file, create_atomically
 
 SCHEMA_VERSION = 1  # kept in ``PRAGMA user_version``
-SQLITE_HEADER = b"SQLite format 3\x00"
 TABLES = frozenset({"sessions", "messages", "turns"})
 log = logging.getLogger(__name__)
 
@@ -119,45 +117,12 @@ class SqliteSessionStore:
         return conn
 
     def _create(self, busy_timeout_s: float) -> None:
-        """Make a new store atomically: build it beside ``path``, then hard-link it into place.
-
-        So ``path`` never exists half-made (never 0 bytes), and a 0-byte ``path`` always means a store
-        that lost its contents. A process that loses the race uses the winner's file."""
-        building = self.path.with_name(f".{self.path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.new")
-        try:
-            self._open(building, busy_timeout_s, create=True).close()  # closing checkpoints the WAL into it
-            try:
-                os.link(building, self.path)
-            except FileExistsError:
-                pass
-            except OSError:  # a file system without hard links: move it, if nobody was first
-                if not self.path.exists():
-                    os.replace(building, self.path)
-        except OSError as exc:
-            raise StoreError(f"cannot create session store {self.path}: {exc}",
-                             details={"path": str(self.path)}) from exc
-        finally:
-            for leftover in (building, building.with_name(building.name + "-wal"),
-                             building.with_name(building.name + "-shm")):
-                leftover.unlink(missing_ok=True)
+        """Make a new store atomically (closing the built connection checkpoints the WAL into the file)."""
+        create_atomically(self.path, lambda building: self._open(building, busy_timeout_s, create=True).close(),
+                          "session store")
 
     def _check_file(self) -> None:
-        """Refuse a store file that is empty or not SQLite: it is never silently re-created or overwritten."""
-        try:
-            with self.path.open("rb") as file:
-                header = file.read(len(SQLITE_HEADER))
-        except OSError as exc:
-            raise StoreError(f"cannot read session store {self.path}: {exc}", details={"path": str(self.path)}) from exc
-        if not header:
-            raise StoreError(
-                f"session store {self.path} is empty (0 bytes): a store that existed has lost its contents, so it "
-                "is not opened (opening it would silently start an empty realm). Restore it from a backup, or "
-                "move it away to start a new store", details={"path": str(self.path), "problem": "empty"})
-        if header != SQLITE_HEADER:
-            raise StoreError(
-                f"session store {self.path} is not a database (it does not start with the SQLite header), so it "
-                "is not opened and never overwritten. Restore it from a backup, or move it away to start a new "
-                "store", details={"path": str(self.path), "problem": "not_sqlite"})
+        check_sqlite_file(self.path, "session store", "start a new store")
 
     def __enter__(self) -> SqliteSessionStore:
         return self

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 import websockets
 from meerkat import MeerkatClient, MeerkatError
 
 from mobkat.audio import encode_speech, silence
-
-
-async def _until(ws: websockets.ClientConnection, observation: str) -> dict[str, Any]:
-    async with asyncio.timeout(15):
-        while True:
-            data: dict[str, Any] = json.loads(await ws.recv())
-            if data["observation"] == observation:
-                return data
+from tests.client.live_socket import until_observation
 
 
 @pytest.mark.usefixtures("sdk_env")
@@ -62,11 +53,11 @@ async def _drive(tmp_path: Path) -> None:
             pcm = encode_speech("remember the codeword amber lantern") + silence(800)
             sent = await client.live_send_input_audio(channel, base64.b64encode(pcm).decode(), 24000, 1)
             assert sent == {"status": "sent"}
-            heard = await _until(ws, "user_transcript_final")
+            heard = await until_observation(ws, "user_transcript_final")
             assert heard["text"] == "remember the codeword amber lantern"
-            assert (await _until(ws, "turn_completed"))["stop_reason"] == "end_turn"
+            assert (await until_observation(ws, "turn_completed"))["stop_reason"] == "end_turn"
             assert await client.live_send_input_text(channel, "hello again") == {"status": "sent"}
-            await _until(ws, "turn_completed")
+            await until_observation(ws, "turn_completed")
             assert (await client.live_refresh(channel)).status == "queued"
             assert await client.live_interrupt(channel) == {"status": "interrupted"}
             with pytest.raises(MeerkatError) as not_audio:
@@ -79,7 +70,7 @@ async def _drive(tmp_path: Path) -> None:
             await client.live_send_input_text(explicit["channel_id"], "what codeword did I ask you to remember?")
             committed = await client.live_commit_input(explicit["channel_id"], response_modality="text")
             assert committed == {"status": "committed"}
-            assert (await _until(ws, "turn_completed"))["stop_reason"] == "end_turn"
+            assert (await until_observation(ws, "turn_completed"))["stop_reason"] == "end_turn"
             assert (await client.live_close(explicit["channel_id"])).status == "closed"
 
         rows = (await client.read_session_history(session.id)).messages

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
 from meerkat import MeerkatClient, MeerkatError
 
 SLOW = "please tell me a long story about a lighthouse keeper and the sea"
-
-
-@pytest.fixture
-def paced_server(sdk_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``MEERKAT_BIN_PATH``: mobkat-rpc with the simulator's text paced in real time (turns take seconds)."""
-    wrapper = tmp_path / "mobkat-rpc-paced"
-    wrapper.write_text(f'#!/bin/sh\nexec "{os.environ["MEERKAT_BIN_PATH"]}" "$@" --simulator-pace 1\n')
-    wrapper.chmod(0o755)
-    monkeypatch.setenv("MEERKAT_BIN_PATH", str(wrapper))
 
 
 @pytest.mark.usefixtures("paced_server")

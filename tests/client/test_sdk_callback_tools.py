@@ -8,13 +8,14 @@ the simulated model calls a registered tool the user names, the server asks the 
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
 from meerkat import MeerkatClient
+
+from tests.client.live_socket import until_observation
 
 ORDERS = {"42": "shipped", "7": "packing"}
 
@@ -63,14 +64,6 @@ async def _turns(tmp_path: Path) -> None:
         await client.close()
 
 
-async def _until(ws: websockets.ClientConnection, observation: str) -> dict[str, Any]:
-    async with asyncio.timeout(15):
-        while True:
-            data: dict[str, Any] = json.loads(await ws.recv())
-            if data["observation"] == observation:
-                return data
-
-
 @pytest.mark.usefixtures("sdk_env")
 def test_upstream_sdk_callback_tools_in_live_turns(tmp_path: Path) -> None:
     asyncio.run(_live(tmp_path))
@@ -84,7 +77,7 @@ async def _live(tmp_path: Path) -> None:
         opened = await client.live_open(session.id)
         async with websockets.connect(opened["transport"]["url"]) as ws:
             await client.live_send_input_text(opened["channel_id"], "use the lookup_order tool for order_id=7")
-            assert (await _until(ws, "turn_completed"))["stop_reason"] == "end_turn"
+            assert (await until_observation(ws, "turn_completed"))["stop_reason"] == "end_turn"
             await client.live_close(opened["channel_id"])
         rows = (await client.read_session_history(session.id)).messages
         results = [r for row in rows if row.role == "tool_results" for r in row.results]

@@ -9,7 +9,6 @@ Any wrong shape raises ``MeerkatError("INVALID_RESPONSE")`` inside the SDK.
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
@@ -143,15 +142,6 @@ async def _mob(tmp_path: Path) -> None:
                                                "outcome": "remote_end"}
     finally:
         await client.close()
-
-
-@pytest.fixture
-def paced_server(sdk_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``MEERKAT_BIN_PATH``: mobkat-rpc with the simulator's text paced in real time (turns take seconds)."""
-    wrapper = tmp_path / "mobkat-rpc-paced"
-    wrapper.write_text(f'#!/bin/sh\nexec "{os.environ["MEERKAT_BIN_PATH"]}" "$@" --simulator-pace 1\n')
-    wrapper.chmod(0o755)
-    monkeypatch.setenv("MEERKAT_BIN_PATH", str(wrapper))
 
 
 @pytest.mark.usefixtures("paced_server")

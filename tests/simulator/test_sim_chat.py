@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+import socket
+import struct
 
 import openai
 import pytest
@@ -134,3 +137,34 @@ def test_models_are_listed(sim: Simulator) -> None:
     assert sdk(sim).models.retrieve("gpt-realtime-2").owned_by == "mobkat-simulator"
     with pytest.raises(openai.NotFoundError):
         sdk(sim).models.retrieve("no-such-model")
+
+
+def test_a_client_that_hangs_up_mid_stream_ends_it_quietly(sim: Simulator, caplog: pytest.LogCaptureFixture) -> None:
+    """A cancelled turn (or a process exiting) closes its stream early: the simulator stops writing, with no
+    "Error handling request" traceback from aiohttp (it used to print one on every such hang-up)."""
+    sim.set_pace(1.0)  # the reply streams in real time: there is a middle to hang up in
+    with caplog.at_level(logging.ERROR, logger="aiohttp.server"):
+        stream = sdk(sim).chat.completions.create(
+            model="gpt-5-mini", messages=[{"role": "user", "content": "please tell me a long story about the sea"}],
+            stream=True)
+        next(iter(stream))
+        stream.close()
+        assert sim.stats.wait_for(lambda stats: stats.chat_streams_cut == 1, timeout=15)
+    assert not [r for r in caplog.records if r.name == "aiohttp.server"], caplog.text
+    assert sdk(sim).chat.completions.create(model="gpt-5-mini", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_a_realtime_client_that_hangs_up_during_the_handshake_leaves_no_traceback(
+        sim: Simulator, caplog: pytest.LogCaptureFixture) -> None:
+    """A process exiting while its live channel reconnects resets the socket mid-handshake."""
+    host, port = sim.base_url.removeprefix("http://").split("/")[0].split(":")
+    upgrade = (f"GET /v1/realtime?model=gpt-realtime-2 HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+    with caplog.at_level(logging.ERROR, logger="aiohttp.server"):
+        for _ in range(20):
+            with socket.create_connection((host, int(port))) as raw:
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+                raw.sendall(upgrade)
+        assert sdk(sim).chat.completions.create(model="gpt-5-mini", messages=[{"role": "user", "content": "hi"}])
+    assert not [r for r in caplog.records if r.name == "aiohttp.server"], caplog.text

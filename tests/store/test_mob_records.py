@@ -181,6 +181,6 @@ def test_a_newer_schema_an_empty_file_or_a_foreign_file_is_refused(tmp_path: Pat
     assert refused.value.details["problem"] == "empty" and empty.read_bytes() == b""
     text = tmp_path / "text.db"
     text.write_text("not a database")
-    with pytest.raises(StoreError, match="not a SQLite database"):
+    with pytest.raises(StoreError, match="is not a database"):
         SqliteMobRecordStore(text)
     assert text.read_text() == "not a database"
