@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mobkat.cli.argtypes import non_negative
 from mobkat.errors import InvalidInputError
-from mobkat.rpc.options import Address, ServerOptions
+from mobkat.rpc.options import STORE_DSN_ENV, Address, ServerOptions
 from mobkat.rpc.tokens import token_ttl_from_env
 
 SIMULATOR_ENV = "MOBKAT_SIMULATOR"
@@ -81,8 +81,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--realm", metavar="ID", help="serve this realm's sessions (default: a new isolated realm)")
     parser.add_argument("--isolated", action="store_true", help="a new, private realm for this process")
     parser.add_argument("--instance", metavar="ID", help="an instance label reported by config/get")
-    parser.add_argument("--realm-backend", choices=("sqlite", "memory", "jsonl"), default="sqlite",
-                        help="where sessions are stored (default sqlite; memory keeps nothing)")
+    parser.add_argument("--realm-backend", choices=("sqlite", "memory", "postgres", "jsonl"), default="sqlite",
+                        help="where sessions are stored (default sqlite; memory keeps nothing; postgres: in the "
+                             "database of --store-dsn, shared by every server pointed at it)")
+    parser.add_argument("--store-dsn", metavar="DSN",
+                        help=f"with --realm-backend postgres: the database (postgresql://user@host/db or libpq "
+                             f"key=value; default ${STORE_DSN_ENV}; keep passwords in ~/.pgpass or PGPASSWORD)")
     parser.add_argument("--state-root", type=Path, metavar="PATH",
                         help="state directory (default $MOBKAT_STATE_ROOT or ~/.mobkat/state)")
     parser.add_argument("--context-root", type=Path, metavar="PATH",
@@ -128,6 +132,7 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
     return ServerOptions(
         tcp=args.tcp, rest=args.rest, live_ws=args.live_ws, live_ws_scheme=args.live_ws_scheme, realm=args.realm,
         isolated=args.isolated, instance=args.instance, realm_backend=args.realm_backend,
+        store_dsn=args.store_dsn or (os.environ.get(STORE_DSN_ENV) if args.realm_backend == "postgres" else None),
         state_root=args.state_root, context_root=args.context_root, user_config_root=args.user_config_root,
         allow_remote=args.allow_remote, simulator=simulator, simulator_pace=args.simulator_pace,
         live_tool_timeout_ms=args.live_tool_timeout_ms, token_ttl_s=ttl,

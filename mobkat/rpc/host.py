@@ -53,7 +53,7 @@ class ServerHost:
         self.mobs = MobDirectory(self.services, self.sessions, definitions_root=options.definitions_root,
                                  allow_python_tools=options.allow_python_tools,
                                  tool_timeout_s=options.live_tool_timeout_ms / 1000,
-                                 records=open_mob_records(realm.root if realm.database is not None else None))
+                                 records=open_mob_records(realm.root if realm.keeps_files else None))
         self.channels: dict[str, SessionEntry] = {}
         self.live: LiveWsListener | None = None
         self.streams = streams.StreamTable()
@@ -155,7 +155,7 @@ def run_server(options: ServerOptions, *, stdio: tuple[int, int] | None) -> int:
     if options.live_ws is None and options.tcp is None and options.rest is None and stdio is None:
         raise InvalidInputError("nothing to serve: no stdio and no --tcp")
     realm = Realm.resolve(realm_id=options.realm, isolated=options.isolated, state_root=options.state_root,
-                          backend=options.realm_backend)
+                          backend=options.realm_backend, store_dsn=options.store_dsn)
     lock = realm.lock()  # first: a second server on this state root and realm stops here, having touched nothing
     try:
         return _serve_realm(options, realm, stdio)

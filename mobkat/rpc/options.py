@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -11,7 +11,8 @@ from mobkat.mob.trust import ToolAllowList
 from mobkat.net import is_loopback
 from mobkat.rpc.tokens import DEFAULT_TOKEN_TTL_S
 
-Backend = Literal["sqlite", "memory"]
+Backend = Literal["sqlite", "memory", "postgres"]
+STORE_DSN_ENV = "MOBKAT_STORE_DSN"
 Address = tuple[str, int]
 
 
@@ -28,6 +29,8 @@ class ServerOptions:
     isolated: bool = False
     instance: str | None = None
     realm_backend: Backend = "sqlite"
+    store_dsn: str | None = field(default=None, repr=False)  # may hold a password
+    """``--store-dsn`` (or ``$MOBKAT_STORE_DSN``): the PostgreSQL database of ``--realm-backend postgres``."""
     state_root: Path | None = None
     context_root: Path | None = None
     user_config_root: Path | None = None
@@ -60,6 +63,12 @@ class ServerOptions:
                     f"({flag.lstrip('-')})",
                     details={"flag": flag, "host": address[0]})
         ToolAllowList(self.allow_python_tools)  # a malformed --allow-python-tools pattern stops the start
+        if self.realm_backend == "postgres" and not self.store_dsn:
+            raise InvalidInputError(f"--realm-backend postgres needs the database: --store-dsn DSN or ${STORE_DSN_ENV}",
+                                    details={"flag": "--store-dsn"})
+        if self.store_dsn and self.realm_backend != "postgres":
+            raise InvalidInputError(f"--store-dsn is for --realm-backend postgres, not {self.realm_backend}",
+                                    details={"flag": "--store-dsn"})
         if self.definitions_root is not None and not self.definitions_root.is_dir():
             raise InvalidInputError(f"--definitions-root {self.definitions_root}: not a directory",
                                     details={"flag": "--definitions-root"})

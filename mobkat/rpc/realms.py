@@ -13,7 +13,7 @@ import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +24,8 @@ from mobkat.errors import InvalidInputError, SessionArchivedError, SessionBusyEr
 from mobkat.rpc.options import Backend
 from mobkat.rpc.realm_lock import RealmLock
 from mobkat.session import Session, SessionServices
-from mobkat.store import SESSIONS_DB, MemorySessionStore, SessionStore, SqliteSessionStore
+from mobkat.store import SESSIONS_DB, MemorySessionStore, PostgresSessionStore, SessionStore, SqliteSessionStore
+from mobkat.store.postgres import realm_schema
 
 STATE_ROOT_ENV = "MOBKAT_STATE_ROOT"
 REALM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -52,17 +53,19 @@ class Realm:
     state_root: Path
     backend: Backend = "sqlite"
     isolated: bool = False
+    store_dsn: str | None = field(default=None, repr=False)  # may hold a password
+    """The PostgreSQL database of the ``postgres`` backend (its sessions: schema ``realm_schema(realm_id)``)."""
 
     @classmethod
     def resolve(cls, *, realm_id: str | None, isolated: bool, state_root: Path | None,
-                backend: Backend = "sqlite") -> Realm:
+                backend: Backend = "sqlite", store_dsn: str | None = None) -> Realm:
         """``--realm ID`` names a shared realm; without it (or with ``--isolated``) each start is a new one."""
         if realm_id is not None and isolated:
             raise InvalidInputError("--realm and --isolated cannot be used together: pick one")
         root = state_root if state_root is not None else default_state_root()
         if realm_id is None:
-            return cls(f"isolated-{uuid.uuid4().hex[:16]}", root, backend, isolated=True)
-        return cls(check_realm_id(realm_id), root, backend)
+            return cls(f"isolated-{uuid.uuid4().hex[:16]}", root, backend, isolated=True, store_dsn=store_dsn)
+        return cls(check_realm_id(realm_id), root, backend, store_dsn=store_dsn)
 
     @property
     def root(self) -> Path:
@@ -70,18 +73,29 @@ class Realm:
 
     @property
     def database(self) -> Path | None:
-        return None if self.backend == "memory" else self.root / SESSIONS_DB
+        """The SQLite file of the sessions (``None`` unless the backend is sqlite)."""
+        return self.root / SESSIONS_DB if self.backend == "sqlite" else None
+
+    @property
+    def keeps_files(self) -> bool:
+        """Whether the realm has a directory (its lock and mob records): every backend but memory."""
+        return self.backend != "memory"
 
     def open_store(self) -> SessionStore:
+        if self.backend == "postgres":
+            if not self.store_dsn:
+                raise InvalidInputError("the postgres backend needs the database: --store-dsn DSN",
+                                        details={"flag": "--store-dsn"})
+            return PostgresSessionStore(self.store_dsn, schema=realm_schema(self.realm_id))
         database = self.database
         return MemorySessionStore() if database is None else SqliteSessionStore(database)
 
     def lock(self) -> RealmLock | None:
         """Take the realm's server lock (``RealmLockedError`` if another server holds it).
 
-        Only a realm with files (the sqlite backend, isolated or not) has one: a ``memory`` realm keeps
+        Only a realm with files (sqlite or postgres, isolated or not) has one: a ``memory`` realm keeps
         nothing on disk that two servers could share, so it takes no lock."""
-        if self.database is None:
+        if not self.keeps_files:
             return None
         return RealmLock.acquire(self.root, realm_id=self.realm_id)
 

@@ -1,4 +1,4 @@
-"""Session stores: durable history and metadata of sessions (SQLite by default, or in memory)."""
+"""Session stores: durable history and metadata of sessions (SQLite by default, in memory, or PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 from mobkat.store.base import STORE_OWNED_FIELDS, CommittedTurn, SessionMeta, SessionStore
 from mobkat.store.memory import MemorySessionStore
+from mobkat.store.postgres import PostgresSessionStore
 from mobkat.store.sqlite import SCHEMA_VERSION, SqliteSessionStore
 
 SESSIONS_DB = "sessions.db"
@@ -24,6 +25,7 @@ __all__ = [
     "STORE_OWNED_FIELDS",
     "CommittedTurn",
     "MemorySessionStore",
+    "PostgresSessionStore",
     "SessionMeta",
     "SessionStore",
     "SqliteSessionStore",

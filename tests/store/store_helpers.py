@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mobkat.history import AssistantBlock, BlockAssistantRow, HistoryRow, ToolResult, ToolResultsRow, UserRow
-from mobkat.store import MemorySessionStore, SessionMeta, SessionStore, SqliteSessionStore
+from mobkat.store import MemorySessionStore, PostgresSessionStore, SessionMeta, SessionStore, SqliteSessionStore
 
-STORE_KINDS = ("memory", "sqlite")
+if TYPE_CHECKING:
+    from postgres_cluster import PostgresCluster
+
+STORE_KINDS = ("memory", "sqlite", "postgres")
 ROW_TIME = "2025-01-01T00:00:01.000000Z"  # fixed, so equal turns compare equal
 
 
-def make_store(kind: str, directory: Path) -> SessionStore:
-    """A fresh store of ``kind``; SQLite stores live in ``directory``."""
+def make_store(kind: str, directory: Path, cluster: PostgresCluster | None = None) -> SessionStore:
+    """A fresh store of ``kind``; SQLite stores live in ``directory``, PostgreSQL ones in a new database of
+    ``cluster``."""
     if kind == "memory":
         return MemorySessionStore()
+    if kind == "postgres":
+        assert cluster is not None, "a postgres store needs the test server (the `postgres` fixture)"
+        return PostgresSessionStore(cluster.new_database())
     return SqliteSessionStore(directory / "state" / "sessions.db")
 
 

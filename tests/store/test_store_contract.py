@@ -1,4 +1,4 @@
-"""The behavioural contract of ``SessionStore``, run against the in-memory and the SQLite store."""
+"""The behavioural contract of ``SessionStore``, run against the in-memory, SQLite and PostgreSQL stores."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from store_helpers import STORE_KINDS, make_store, meta, turn_rows
+from store_helpers import meta, turn_rows
 
 from mobkat.errors import InvalidInputError, SessionNotFoundError, StoreError
 from mobkat.history import HistoryRow, SystemRow, UserRow
@@ -264,12 +264,12 @@ _commit = st.tuples(
 )
 
 
-@pytest.mark.parametrize("kind", STORE_KINDS)
 @settings(max_examples=40, deadline=None)
 @given(ops=st.lists(_commit, max_size=12))
-def test_commit_sequences_match_a_list_model(kind: str, ops: list[tuple[int, int, str | None, bool]]) -> None:
+def test_commit_sequences_match_a_list_model(new_store: Callable[[Path], SessionStore],
+                                             ops: list[tuple[int, int, str | None, bool]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        store = make_store(kind, Path(tmp))
+        store = new_store(Path(tmp))
         try:
             _run_against_model(store, ops)
         finally:
