@@ -26,6 +26,9 @@ from mobkat.wire.session import _Params
 DEFAULT_TIMEOUT_S = 120.0
 """Upstream's callback tool timeout."""
 TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+MAX_CALLBACK_TOOLS = 128
+"""Callback tools registered on one server at once (every session offers them all to its model)."""
+MAX_DESCRIPTION_CHARS = 4096
 
 
 class CallbackToolSpec(BaseModel):
@@ -34,14 +37,14 @@ class CallbackToolSpec(BaseModel):
     model_config = ConfigDict(extra="ignore")  # upstream's private ``execution`` contract is ignored
 
     name: str = Field(pattern=TOOL_NAME)
-    description: str = ""
+    description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
     input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
     timeout_ms: int | None = Field(default=None, ge=1, le=3_600_000)
     """mobkat extension: how long the client may take (default 120 000)."""
 
 
 class ToolsRegisterParams(_Params):
-    tools: list[CallbackToolSpec]
+    tools: list[CallbackToolSpec] = Field(max_length=MAX_CALLBACK_TOOLS)
 
 
 class _AnyArgs(BaseModel):
@@ -68,20 +71,32 @@ async def tools_register(call: Call, params: ToolsRegisterParams) -> dict[str, A
         raise InvalidInputError("tools/register needs a connection the server can send requests back on",
                                 details={"method": "tools/register"})
     shared = call.host.services.shared_tools
-    mine = [shared.put(callback_tool(spec, call.ask)) for spec in params.tools]
-    if not call.closed.is_set():
-        task = asyncio.create_task(_unregister_when_closed(shared, mine, call.closed))
+    added = {spec.name for spec in params.tools} - set(shared.names())
+    if len(shared) + len(added) > MAX_CALLBACK_TOOLS:
+        raise InvalidInputError(
+            f"tools/register: {len(shared)} callback tools are registered and {len(added)} more would pass the "
+            f"limit of {MAX_CALLBACK_TOOLS}; a client's tools go when its connection closes",
+            details={"method": "tools/register", "limit": MAX_CALLBACK_TOOLS, "registered": len(shared)})
+    mine = {spec.name: shared.put(callback_tool(spec, call.ask)) for spec in params.tools}
+    owned = _owned.get(call.closed)
+    if owned is not None:  # this connection registered before: its watcher removes these too
+        owned.update(mine)
+    elif not call.closed.is_set():
+        _owned[call.closed] = mine
+        task = asyncio.create_task(_unregister_when_closed(shared, call.closed))
         _keep.add(task)
         task.add_done_callback(_keep.discard)
     return {"registered": len(params.tools)}
 
 
 _keep: set[asyncio.Task[None]] = set()
+_owned: dict[asyncio.Event, dict[str, Tool]] = {}
+"""Each open connection's latest tools by name (keyed by its ``closed`` event): one watcher per connection."""
 
 
-async def _unregister_when_closed(shared: ToolRegistry, tools: list[Tool], closed: asyncio.Event) -> None:
+async def _unregister_when_closed(shared: ToolRegistry, closed: asyncio.Event) -> None:
     await closed.wait()
-    for tool in tools:
+    for tool in _owned.pop(closed, {}).values():
         if shared.get(tool.name) is tool:  # not replaced by a later registration
             shared.remove(tool.name)
 

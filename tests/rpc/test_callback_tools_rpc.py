@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mobkat.rpc.callback_tools import MAX_CALLBACK_TOOLS
 from tests.rpc.helpers import RawRpc, TcpServer
 
 SLOW = {"name": "slow_lookup", "description": "never answers in time", "timeout_ms": 300,
@@ -119,5 +120,27 @@ async def _timeout() -> None:
         assert timed_out == {"type": "tool_execution_timed_out", "id": asked["params"]["tool_use_id"],
                              "name": "slow_lookup", "timeout_ms": 300}
         assert not any(p["type"] == "tool_execution_completed" for p in payloads)
+    finally:
+        await rpc.close()
+
+
+def test_registered_callback_tools_are_bounded() -> None:
+    """A client cannot grow the server's tool list (offered to every session's model) without bound."""
+    asyncio.run(_bounded())
+
+
+async def _bounded() -> None:
+    rpc = await RawRpc.start("--simulator")
+    try:
+        batch = [{"name": f"tool_{i}"} for i in range(MAX_CALLBACK_TOOLS)]
+        assert await rpc.result("tools/register", {"tools": batch}) == {"registered": MAX_CALLBACK_TOOLS}
+        assert await rpc.result("tools/register", {"tools": batch[:3]}) == {"registered": 3}  # replacing is fine
+        more = await rpc.call("tools/register", {"tools": [{"name": "one_too_many"}]})
+        assert more["error"]["code"] == -32602 and f"limit of {MAX_CALLBACK_TOOLS}" in more["error"]["message"]
+        too_many = await rpc.call("tools/register", {"tools": [{"name": f"t{i}"} for i in range(129)]})
+        assert too_many["error"]["code"] == -32602
+        wordy = await rpc.call("tools/register", {"tools": [{"name": "tool_0", "description": "x" * 5000}]})
+        assert wordy["error"]["code"] == -32602
+        assert await rpc.result("tools/register", {"tools": batch[:1]}) == {"registered": 1}  # still serving
     finally:
         await rpc.close()
