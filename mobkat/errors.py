@@ -390,3 +390,13 @@ class MobToolLimitError(MobError):
     ``tools.mob_limits.profiles``, more than ``max_spawned`` live members, or retiring itself."""
 
     code = "mob_tool_limit"
+
+
+# -- flow-run bounds (docs/security.md, docs/flows.md) -----------------------------------------------------
+class FlowRunLimitError(MobError):
+    """``run_flow`` (``mob/flow_run``, ``mob/run``) on a mob that already has its limit of active flow runs
+    (``mobkat.mob.flow_engine.MAX_ACTIVE_FLOW_RUNS``, 16 by default); nothing was started or stored and the active
+    runs go on. JSON-RPC -32002, as a full inbox. ``details`` = ``{mob_id, limit, active}``."""
+
+    code = "flow_run_limit"
+    rpc_code = SESSION_BUSY

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from mobkat.errors import MobError
-from mobkat.mob.flow_engine import FlowEngine
+from mobkat.mob.flow_engine import MAX_ACTIVE_FLOW_RUNS, MAX_FINISHED_FLOW_RUNS, FlowEngine
 from mobkat.mob.lifecycle import require_running
 from mobkat.store import SqliteSessionStore
 from mobkat.store.flow_runs import FLOW_RUNS_DB, FlowRunStore, MemoryFlowRunStore, SqliteFlowRunStore
@@ -20,9 +20,13 @@ if TYPE_CHECKING:
 class FlowsMixin:
     """Flow runs of a running mob (see docs/flows.md). ``flow_runs`` (set before ``start``) overrides where
     runs are kept: by default ``<state_root>/<id>/flow_runs.db``, else ``flow_runs.db`` beside the SQLite
-    session store of shared services (a server's realm), else memory."""
+    session store of shared services (a server's realm), else memory. ``max_active_flow_runs`` (default 16) and
+    ``max_finished_flow_runs`` (default 256), also set before ``start``, bound the runs a mob has at once and the
+    finished runs it keeps (:mod:`mobkat.mob.flow_engine`)."""
 
     flow_runs: FlowRunStore | None = None
+    max_active_flow_runs: int = MAX_ACTIVE_FLOW_RUNS
+    max_finished_flow_runs: int = MAX_FINISHED_FLOW_RUNS
     _flows: FlowEngine | None = None
     _own_flow_runs: bool = False
 
@@ -32,7 +36,8 @@ class FlowsMixin:
         mob = cast("Mob", self)
         if self.flow_runs is None:
             self.flow_runs, self._own_flow_runs = _open_flow_runs(mob), True
-        self._flows = FlowEngine(mob, self.flow_runs)
+        self._flows = FlowEngine(mob, self.flow_runs, max_active=self.max_active_flow_runs,
+                                 max_finished=self.max_finished_flow_runs)
         self._flows.start()
 
     def _stop_flows(self) -> None:
@@ -69,7 +74,8 @@ class FlowsMixin:
 
     def run_flow(self, flow_id: str, params: dict[str, Any] | None = None) -> str:
         """Start a run of ``flow_id`` (persisted before this returns); returns its run id. The mob must be
-        ``Running`` (else ``InvalidTransitionError``, as upstream)."""
+        ``Running`` (else ``InvalidTransitionError``, as upstream) and have fewer than ``max_active_flow_runs``
+        active runs (else ``FlowRunLimitError``)."""
         engine = self.flow_engine
         mob = cast("Mob", self)
         require_running(mob.id, mob.state, "run_flow")
@@ -83,7 +89,8 @@ class FlowsMixin:
         return self.run_flow(flow_id, params)
 
     def flow_status(self, run_id: str) -> MobRun | None:
-        """The run (status, step ledger, outputs), or ``None`` for an unknown run."""
+        """The run (status, step ledger, outputs), or ``None`` for an unknown run (or a finished one dropped to
+        keep ``max_finished_flow_runs``)."""
         return self.flow_engine.status(run_id)
 
     def run_result(self, run_id: str) -> RunResultEnvelope | None:

@@ -2,7 +2,11 @@
 of a run (the whole record is rewritten: runs are small), WAL with ``synchronous=FULL`` as the session store.
 
 A run that was ``pending`` or ``running`` when its server died has lost its executor: :func:`fail_interrupted`
-marks it ``failed`` with cause ``server_restarted`` (a mob's flow engine calls it when it starts)."""
+marks it ``failed`` with cause ``server_restarted`` (a mob's flow engine calls it when it starts).
+
+Finished runs are not kept forever: :meth:`FlowRunStore.prune` drops a mob's oldest finished runs (by when
+they were last saved, i.e. when they finished) beyond a number to keep; the flow engine calls it whenever
+a run finishes and when it starts (``mobkat.mob.flow_engine.MAX_FINISHED_FLOW_RUNS``)."""
 
 from __future__ import annotations
 
@@ -31,6 +35,13 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS flow_runs (
 )"""
 
 
+_FINISHED = tuple(sorted(TERMINAL))
+_IS_FINISHED = f"status IN ({', '.join('?' * len(_FINISHED))})"
+_PRUNE = (f"DELETE FROM flow_runs WHERE mob_id = ? AND {_IS_FINISHED} AND rowid NOT IN ("
+          f"SELECT rowid FROM flow_runs WHERE mob_id = ? AND {_IS_FINISHED} "
+          f"ORDER BY updated_at DESC, rowid DESC LIMIT ?)")
+
+
 class FlowRunStore(Protocol):
     """Where a mob's flow runs are kept."""
 
@@ -42,29 +53,43 @@ class FlowRunStore(Protocol):
 
     def delete(self, mob_id: str) -> int: ...
 
+    def prune(self, mob_id: str, keep: int) -> int:
+        """Delete the finished runs of ``mob_id`` but the ``keep`` most recently saved; how many went."""
+        ...
+
     def close(self) -> None: ...
 
 
 class MemoryFlowRunStore:
-    """Runs in memory (a mob without a state root)."""
+    """Runs in memory (a mob without a state root), in the order they were last saved."""
 
     def __init__(self) -> None:
-        self._runs: dict[tuple[str, str], str] = {}
+        self._runs: dict[tuple[str, str], tuple[str, str]] = {}  # (mob, run) -> (status, record)
         self._lock = threading.Lock()
 
     def save(self, run: MobRun) -> None:
         with self._lock:
-            self._runs[(run.mob_id, run.run_id)] = run.model_dump_json()
+            self._runs.pop((run.mob_id, run.run_id), None)  # re-insert: the dict's order is the save order
+            self._runs[(run.mob_id, run.run_id)] = (run.status, run.model_dump_json())
 
     def get(self, mob_id: str, run_id: str) -> MobRun | None:
         with self._lock:
-            text = self._runs.get((mob_id, run_id))
-        return None if text is None else MobRun.model_validate_json(text)
+            found = self._runs.get((mob_id, run_id))
+        return None if found is None else MobRun.model_validate_json(found[1])
 
     def runs(self, mob_id: str) -> list[MobRun]:
         with self._lock:
-            texts = [text for (mob, _), text in self._runs.items() if mob == mob_id]
+            texts = [text for (mob, _), (_, text) in self._runs.items() if mob == mob_id]
         return [MobRun.model_validate_json(text) for text in texts]
+
+    def prune(self, mob_id: str, keep: int) -> int:
+        """Delete the finished runs of ``mob_id`` but the ``keep`` most recently saved; how many went."""
+        with self._lock:
+            finished = [key for key, (status, _) in self._runs.items() if key[0] == mob_id and status in TERMINAL]
+            doomed = finished[:max(len(finished) - max(keep, 0), 0)]
+            for key in doomed:
+                del self._runs[key]
+        return len(doomed)
 
     def delete(self, mob_id: str) -> int:
         """Forget every run of ``mob_id`` (a destroyed mob); how many there were."""
@@ -136,6 +161,12 @@ class SqliteFlowRunStore:
         """Forget every run of ``mob_id`` (a destroyed mob), in one transaction; how many there were."""
         with self._cursor("delete", write=True) as cur:
             return int(cur.execute("DELETE FROM flow_runs WHERE mob_id = ?", (mob_id,)).rowcount)
+
+    def prune(self, mob_id: str, keep: int) -> int:
+        """Delete the finished runs of ``mob_id`` but the ``keep`` most recently saved (``updated_at``, then
+        insertion order), in one transaction; how many went."""
+        with self._cursor("prune", write=True) as cur:
+            return int(cur.execute(_PRUNE, (mob_id, *_FINISHED, mob_id, *_FINISHED, max(keep, 0))).rowcount)
 
     def close(self) -> None:
         with self._lock:
