@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from mobkat.audio import WavFormatError, encode_speech, load_wav, silence
 from mobkat.errors import MobError, MobkatError
@@ -52,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--web", nargs="?", const="127.0.0.1:0", default=None, metavar="ADDR", type=_web_address,
                         help="serve the browser console while the mob runs (default 127.0.0.1, a free port) and "
                              "print its URL; the run then lasts until Ctrl-C (docs/console.md)")
+    parser.add_argument("--ray", metavar="ADDRESS", default=None,
+                        help="spread the members over a Ray cluster: 'local' starts one on this machine, HOST:PORT "
+                             "joins a running head (pip install 'mobkat[ray]'; docs/distributed.md)")
+    parser.add_argument("--store-dsn", metavar="DSN", default=os.environ.get("MOBKAT_STORE_DSN"),
+                        help="keep histories in PostgreSQL (needed with --ray on several machines; default "
+                             "$MOBKAT_STORE_DSN, else SQLite under --state-root)")
     parser.set_defaults(func=_run)
 
 
@@ -59,6 +65,13 @@ def _web_address(text: str) -> tuple[str, int]:
     from mobkat.console.address import parse_web_address
 
     return parse_web_address(text)
+
+
+def _store_label(mob: Mob) -> str:
+    """Where the histories are: the SQLite file, or the PostgreSQL server (never its password)."""
+    store = mob.services.store
+    path = getattr(store, "path", None)
+    return str(path) if path is not None else str(getattr(store, "location", type(store).__name__))
 
 
 def _state_root(arg: str | None) -> Path:
@@ -78,8 +91,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.audio:
         _load_wav(args.audio)  # a bad WAV is reported before anything starts
     state_root = _state_root(args.state_root)
+    engine: dict[str, Any] = {"engine": "ray", "ray_address": args.ray} if args.ray else {}
     mob = Mob.from_toml(args.file, simulator=True if args.simulator else None, state_root=state_root,
-                        fresh=True)  # each run is a new mob; its sessions stay in the store
+                        fresh=True, store_dsn=args.store_dsn, **engine)  # each run is a new mob; sessions stay
     out_dir = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix=f"mobkat-{mob.id}-"))
     with mob:
         if mob.simulator is not None:
@@ -88,6 +102,9 @@ def _run(args: argparse.Namespace) -> int:
             from mobkat.speech import describe as describe_speech
 
             print(f"[mob] simulator speech: {describe_speech()}", flush=True)
+        if mob.ray_link is not None:
+            print(f"[mob] engine: Ray cluster at {args.ray}, {mob.ray_link.alive_nodes()} node(s) alive; every "
+                  f"member is placed on one (histories: {_store_label(mob)})", flush=True)
         reach = reach_of(mob)
         for info in reach.values():
             print(info.line(), flush=True)
@@ -117,7 +134,7 @@ def _run(args: argparse.Namespace) -> int:
         driver.settle()
         if watch.fatal.is_set():
             print(f"mobkat run: error: {watch.fatal_line}", file=sys.stderr, flush=True)
-        lines = summary(mob, driver.recorders, str(state_root / mob.id / "sessions.db"))
+        lines = summary(mob, driver.recorders, _store_label(mob))
     printer.join()
     for line in lines:
         print(line)

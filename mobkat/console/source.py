@@ -17,7 +17,8 @@ from typing import Any, Protocol, TypeVar
 from mobkat.errors import MobkatError
 from mobkat.live.wire import AudioChunk, Observation
 from mobkat.mob.events import MobEvent
-from mobkat.mob.mob import LiveControls, Mob
+from mobkat.mob.member_handle import LiveControls
+from mobkat.mob.mob import Mob
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

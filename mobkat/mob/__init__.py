@@ -20,11 +20,12 @@ from mobkat.mob.trust import DefinitionTrust, ToolAllowList
 
 if TYPE_CHECKING:
     from mobkat.mob.events import EventLog, MobEvent
+    from mobkat.mob.member_handle import LiveControls, MemberHandle
     from mobkat.mob.messages import Envelope
-    from mobkat.mob.mob import LiveControls, MemberHandle, Mob
+    from mobkat.mob.mob import Mob
 
-_RUNTIME = {"EventLog": "events", "MobEvent": "events", "Envelope": "messages", "LiveControls": "mob",
-            "MemberHandle": "mob", "Mob": "mob"}
+_RUNTIME = {"EventLog": "events", "MobEvent": "events", "Envelope": "messages", "LiveControls": "member_handle",
+            "MemberHandle": "member_handle", "Mob": "mob"}
 
 
 def __getattr__(name: str) -> Any:

@@ -96,6 +96,18 @@ class RestartPolicy(BaseModel):
     within_s: Seconds = 60.0
 
 
+class Placement(BaseModel):
+    """``[profiles.<name>.placement]``: which Ray nodes may host the role's members (the Ray engine only;
+    the in-process engine ignores it). A node qualifies when it has every listed resource (at least the
+    amount) and every listed label; members go to the qualifying node hosting the fewest of the mob's
+    members. These are filters, not reservations: a member takes no Ray resources."""
+
+    model_config = _STRICT
+
+    resources: dict[str, float] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
 class Profile(BaseModel):
     """``[profiles.<name>]``: the template a member is spawned from (its role)."""
 
@@ -111,6 +123,7 @@ class Profile(BaseModel):
     external_addressable: bool = False
     live: LiveConfig | None = None
     restart: RestartPolicy = Field(default_factory=RestartPolicy)
+    placement: Placement = Field(default_factory=Placement)
     output_schema: dict[str, Any] | None = None
     """A JSON schema (an object) every flow step output of this role must match (see docs/flows.md)."""
 

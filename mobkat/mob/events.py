@@ -165,21 +165,45 @@ class EventLog:
             raise InvalidInputError(f"mob {self.mob_id}: {type!r} is not a mob event type")
         with self._lock:  # the condition's own lock, taken directly: this is the routing hot path
             cursor = self._first_cursor + len(self._events)
-            raw = (cursor, time.time(), type, fields)
-            self._events.append(raw)
-            if self.sink is not None:
-                self.sink(raw)
-            if len(self._events) > self._capacity + self._capacity // 8 + 1:
-                drop = len(self._events) - self._capacity
-                del self._events[:drop]
-                self._first_cursor += drop
-            if self._sleepers:
-                self._cond.notify_all()
-            woken = _claim(self._waiters) if self._waiters else None
+            woken = self._push((cursor, time.time(), type, fields))
         if woken:
             for waiter in woken:
                 waiter.loop.call_soon_threadsafe(waiter.flag.set)
         return cursor
+
+    def _push(self, raw: _Raw) -> list[_AsyncWaiter] | None:
+        """Keep one event numbered ``latest + 1`` and wake the followers (call with the lock held)."""
+        self._events.append(raw)
+        if self.sink is not None:
+            self.sink(raw)
+        if len(self._events) > self._capacity + self._capacity // 8 + 1:
+            drop = len(self._events) - self._capacity
+            del self._events[:drop]
+            self._first_cursor += drop
+        if self._sleepers:
+            self._cond.notify_all()
+        return _claim(self._waiters) if self._waiters else None
+
+    def mirror(self, stored: Sequence[_Raw]) -> None:
+        """Append events another log numbered, keeping their cursors (the Ray engine's driver mirrors the log of
+        the mob's head actor). Events already here are skipped; the first one of an empty log sets its start."""
+        woken: list[_AsyncWaiter] | None = None
+        with self._lock:
+            for raw in stored:
+                if not self._events:
+                    self._first_cursor = raw[0]
+                elif raw[0] != self._latest() + 1:
+                    continue
+                woken = self._push(raw) or woken
+        if woken:
+            for waiter in woken:
+                waiter.loop.call_soon_threadsafe(waiter.flag.set)
+
+    def raw_after(self, cursor: int, limit: int = 1000) -> list[_Raw]:
+        """The stored form of the events after ``cursor`` (at most ``limit``), oldest first; none beyond the latest."""
+        with self._lock:
+            start = max(cursor + 1 - self._first_cursor, 0)
+            return self._events[start:start + limit]
 
     def _event(self, raw: _Raw) -> MobEvent:
         cursor, seconds, type, fields = raw

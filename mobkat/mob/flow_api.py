@@ -65,6 +65,9 @@ class FlowsMixin:
     @property
     def flow_engine(self) -> FlowEngine:
         if self._flows is None:
+            if getattr(self, "_ray", None) is not None:
+                raise MobError(f"mob {cast('Mob', self).id} runs on the Ray engine: its flows run in its head actor "
+                               "and are not served to the driver in this version (docs/distributed.md)")
             raise MobError(f"mob {cast('Mob', self).id} is not running; call start() first")
         return self._flows
 

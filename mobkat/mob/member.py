@@ -41,7 +41,7 @@ from mobkat.live.wire import (
 )
 from mobkat.mob.definition_schema import LiveSettings
 from mobkat.mob.delivery import DELIVERY_ATTEMPTS, TurnRun, failure_kind, retry_delay
-from mobkat.mob.events import EventLog
+from mobkat.mob.links import EventAppender, SupervisorMailbox, consumed_message_ids
 from mobkat.mob.mailbox import DRAIN, Mailbox
 from mobkat.mob.messages import Envelope
 from mobkat.session.session import Session, TurnResult
@@ -105,8 +105,8 @@ class OpenLive:
 class MemberActor(SessionActor):
     """One mob member: exactly one session, at most one live channel, an inbox worked one turn at a time."""
 
-    def __init__(self, session: Session, identity: MemberIdentity, supervisor: pykka.ActorRef[Any],
-                 events: EventLog, live: LiveSettings, mailbox: Mailbox, *,
+    def __init__(self, session: Session, identity: MemberIdentity, supervisor: SupervisorMailbox,
+                 events: EventAppender, live: LiveSettings, mailbox: Mailbox, *,
                  delivery_attempts: int = DELIVERY_ATTEMPTS, **session_kwargs: Any) -> None:
         super().__init__(session, **session_kwargs)
         self.identity = identity
@@ -124,6 +124,7 @@ class MemberActor(SessionActor):
         self._backing_off = False  # after a failed turn: no turn starts until _RetryDue
         self._committed_turns = 0
         self._cancel_requested: concurrent.futures.Future[TurnResult] | None = None  # force_cancel's turn
+        self._in_history: set[str] = set()  # a restarted member: messages its history already holds
 
     # -- supervision -------------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -133,6 +134,8 @@ class MemberActor(SessionActor):
         stops an actor whose ``on_start`` raises without calling ``on_failure``: this does)."""
         try:
             self.session.load_history()
+            if self.identity.generation > 0:
+                self._in_history = consumed_message_ids(self.session.history())
         except Exception:
             self.on_failure(*sys.exc_info())
             raise
@@ -198,6 +201,9 @@ class MemberActor(SessionActor):
     # -- inbox --------------------------------------------------------------------------------------
     def deliver(self, envelope: Envelope) -> None:
         """Take a routed message: into the live conversation, the running turn (steer), or the inbox."""
+        if envelope.id in self._in_history:  # committed by an earlier incarnation, its ack lost with it
+            self._ack((envelope.id,))
+            return
         if not envelope.starts_turn:
             row = _opening_row(envelope)
             if not self.live_inject(row, False):

@@ -84,7 +84,7 @@ class Envelope:
             "type": "comms", "direction": "incoming", "kind": self.kind,
             "peer": {"id": self.sender, "display_name": self.sender},
             "intent": self.intent, "request_id": self.in_reply_to if self.kind == "response" else self.id,
-            "status": self.status, "summary": None,
+            "status": self.status, "summary": None, "message_id": self.id,
         }
         return SystemNoticeRow(kind="comms", body=self.render(), blocks=[block])
 

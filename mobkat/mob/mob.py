@@ -7,17 +7,14 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pykka
 
-from mobkat.actor import SessionHandle
 from mobkat.catalog import Catalog
 from mobkat.config import load_config
 from mobkat.errors import InvalidInputError, MobError
-from mobkat.history import HistoryRow
 from mobkat.live.channel import ReconnectPolicy
-from mobkat.live.wire import ChannelStatus, InputChunk, LiveOpenResult, TextChunk, TurningMode
 from mobkat.mob.definition import MobDefinition
 from mobkat.mob.definition_schema import RuntimeMode
 from mobkat.mob.delivery import DELIVERY_ATTEMPTS
@@ -26,6 +23,8 @@ from mobkat.mob.flow_api import FlowsMixin
 from mobkat.mob.inbox_wait import INBOX_WAIT_S, InboxRoom
 from mobkat.mob.mailbox import Mailbox
 from mobkat.mob.member import MemberActor
+from mobkat.mob.member_handle import MemberHandle
+from mobkat.mob.member_port import MemberEngine
 from mobkat.mob.messages import Envelope, HandlingMode, PeerKind
 from mobkat.mob.mob_lifecycle import LifecycleMixin
 from mobkat.mob.persistence import RosterJournal, stored_roster
@@ -36,7 +35,13 @@ from mobkat.simulator import Simulator
 from mobkat.store import MemorySessionStore, SessionStore, SqliteSessionStore
 from mobkat.store.mob_records import MobRecordStore
 
+if TYPE_CHECKING:
+    from mobkat.engine.ray_cluster import RayTarget
+    from mobkat.engine.ray_mob import RayLink
+    from mobkat.engine.store_spec import StoreSpec
+
 ASK_TIMEOUT = 30.0
+Engine = Literal["local", "ray"]
 
 
 def wants_simulator(simulator: bool | None) -> bool:
@@ -48,99 +53,6 @@ def wants_simulator(simulator: bool | None) -> bool:
     return not os.environ.get("OPENAI_API_KEY") and not os.environ.get("OPENAI_BASE_URL")
 
 
-class LiveControls:
-    """The live-channel operations of one member (its channel id is found for you)."""
-
-    def __init__(self, member: MemberHandle) -> None:
-        self._member = member
-
-    def _ask(self, name: str, *args: Any) -> Any:
-        return getattr(self._member.proxy(), name)(*args).get(timeout=self._member.timeout)
-
-    @property
-    def channel_id(self) -> str | None:
-        channel_id: str | None = self._ask("live_channel_id")
-        return channel_id
-
-    def _require(self) -> str:
-        channel_id = self.channel_id
-        if channel_id is None:
-            raise MobError(f"member {self._member.name} has no open live channel; open one with member.live.open()")
-        return channel_id
-
-    def open(self, turning_mode: TurningMode | None = None, voice: str | None = None) -> LiveOpenResult:
-        """Open the member's channel (the profile's turning mode and voice unless given)."""
-        result: LiveOpenResult = self._ask("open_member_live", turning_mode, voice)
-        return result
-
-    def subscribe(self, observer: Callable[[Any], None]) -> None:
-        self._ask("live_subscribe", self._require(), observer)
-
-    def status(self) -> ChannelStatus:
-        status: ChannelStatus = self._ask("live_status", self._require())
-        return status
-
-    def send_input(self, chunk: InputChunk) -> None:
-        self._ask("live_send_input", self._require(), chunk)
-
-    def send_text(self, text: str) -> None:
-        self.send_input(TextChunk(text=text))
-
-    def commit_input(self, modality: str | None = None) -> None:
-        self._ask("live_commit_input", self._require(), modality)
-
-    def interrupt(self) -> str | None:
-        response_id: str | None = self._ask("live_interrupt", self._require())
-        return response_id
-
-    def truncate(self, item_id: str, content_index: int, audio_played_ms: int) -> str:
-        heard: str = self._ask("live_truncate", self._require(), item_id, content_index, audio_played_ms)
-        return heard
-
-    def refresh(self) -> None:
-        self._ask("live_refresh", self._require())
-
-    def close(self) -> ChannelStatus:
-        self._require()
-        status: ChannelStatus = self._ask("close_live")
-        return status
-
-
-class MemberHandle:
-    """One member: its history, info and live channel."""
-
-    def __init__(self, mob: Mob, name: str) -> None:
-        self.mob = mob
-        self.name = name
-        self.timeout = mob.ask_timeout
-        self.live = LiveControls(self)
-
-    @property
-    def ref(self) -> pykka.ActorRef[MemberActor]:
-        return self.mob._supervise("member_ref", self.name)  # type: ignore[no-any-return]
-
-    def proxy(self) -> pykka.ActorProxy[MemberActor]:
-        """A proxy to the member's current actor (the mob keeps one per member until it restarts)."""
-        return self.mob._member_proxy(self.name, self.ref)
-
-    def history(self, offset: int = 0, limit: int | None = None) -> list[HistoryRow]:
-        """Committed history (also readable after the member is retired)."""
-        session_id = self.mob._supervise("session_id", self.name)
-        return self.mob.services.store.history(session_id, offset=offset, limit=limit)
-
-    def info(self) -> dict[str, Any]:
-        info: dict[str, Any] = self.proxy().info().get(timeout=self.timeout)
-        return info
-
-    def crash(self, reason: str = "crash requested") -> None:
-        """Make the member fail as if an exception escaped; the supervisor restarts it (chaos drills, tests)."""
-        self.proxy().crash(reason).get(timeout=self.timeout)
-
-    def session(self) -> SessionHandle:
-        """Direct access to the member's session actor (bypasses the mob's routing)."""
-        return SessionHandle(self.ref, timeout=self.timeout)
-
-
 class Mob(LifecycleMixin, FlowsMixin):
     """A running mob. ``with Mob.from_toml("mobs/live-demo.toml") as mob: ...``"""
 
@@ -150,12 +62,18 @@ class Mob(LifecycleMixin, FlowsMixin):
                  ask_timeout: float = ASK_TIMEOUT, tool_timeout_s: float = 30.0,
                  reconnect: ReconnectPolicy | None = None, delivery_attempts: int = DELIVERY_ATTEMPTS,
                  clock: Callable[[], float] = time.monotonic, records: MobRecordStore | None = None,
-                 fresh: bool = False, inbox_wait_s: float = INBOX_WAIT_S) -> None:
+                 fresh: bool = False, inbox_wait_s: float = INBOX_WAIT_S, engine: Engine = "local",
+                 ray_address: str = "local", store_dsn: str | None = None,
+                 member_engine: MemberEngine | None = None) -> None:
         """``clock`` (monotonic seconds) measures restart windows; tests pass a fake one to step over a window.
 
         ``records`` keeps the mob's definition, state, roster and events (default: ``<state_root>/<id>/mobs.db``
         with a ``state_root``, else in memory). A mob that has a record there is restored by :meth:`start`, unless
-        ``fresh``: then that record (roster, events) is dropped and the mob starts anew (sessions stay stored)."""
+        ``fresh``: then that record (roster, events) is dropped and the mob starts anew (sessions stay stored).
+
+        ``engine="ray"`` spreads the members over the Ray cluster at ``ray_address`` (``local``: a new one on this
+        machine; see docs/distributed.md), with histories in PostgreSQL (``store_dsn``) or SQLite under
+        ``state_root``. ``member_engine`` is the engine's seam itself (the Ray head passes its own)."""
         if delivery_attempts < 1:
             raise InvalidInputError(f"delivery_attempts must be at least 1 (got {delivery_attempts}): a message "
                                     "needs one turn to be delivered at all")
@@ -188,6 +106,17 @@ class Mob(LifecycleMixin, FlowsMixin):
         self._state = "Creating"
         self._epoch = 0
         self._lifecycle_lock = threading.Lock()
+        if engine not in ("local", "ray"):
+            raise InvalidInputError(f"engine must be 'local' or 'ray' (got {engine!r})")
+        self.engine = engine
+        self._ray_target: RayTarget | None = None
+        if engine == "ray":
+            from mobkat.engine.ray_cluster import RayTarget
+            self._ray_target = RayTarget(ray_address)
+        self._store_dsn = store_dsn
+        self._member_engine = member_engine
+        self._ray: RayLink | None = None
+        """The link to the mob's head actor (``engine="ray"``), once started."""
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str], **kwargs: Any) -> Mob:
@@ -198,6 +127,11 @@ class Mob(LifecycleMixin, FlowsMixin):
     @property
     def id(self) -> str:
         return self.definition.id
+
+    @property
+    def ray_link(self) -> RayLink | None:
+        """The link to the mob's head actor on its Ray cluster (``engine="ray"``, once started), else ``None``."""
+        return self._ray
 
     @property
     def uses_simulator(self) -> bool:
@@ -220,17 +154,25 @@ class Mob(LifecycleMixin, FlowsMixin):
                     for rule in PEER_RULES:
                         self.simulator.add_tool_rule(rule)
                     base_url = self.simulator.base_url
-                self._store = (SqliteSessionStore(self._state_root / self.id / "sessions.db")
-                               if self._state_root is not None else MemorySessionStore())
+                if self._ray_target is not None:
+                    from mobkat.engine.ray_mob import store_spec_for
+                    spec = store_spec_for(self.id, self._state_root, self._store_dsn, self._ray_target)
+                    self._store = spec.open()
+                else:
+                    self._store = (SqliteSessionStore(self._state_root / self.id / "sessions.db")
+                                   if self._state_root is not None else MemorySessionStore())
                 self.services = SessionServices(store=self._store, simulator_base_url=base_url)
             self.services.start()
+            if self._ray_target is not None:
+                self._start_on_ray(spec, base_url)
+                return self
             restoring = self._open_records()
             self._supervisor = Supervisor.start(self.definition, self.services, self.events_log,
                                                 inbox_capacity=self._inbox_capacity,
                                                 tool_timeout_s=self._tool_timeout_s, reconnect=self._reconnect,
                                                 inbound=self._inbound, delivery_attempts=self._delivery_attempts,
                                                 clock=self._clock, journal=RosterJournal(self._records(), self.id),
-                                                room=self.room)
+                                                room=self.room, engine=self._member_engine)
             self._supervisor_proxy = self._supervisor.proxy()
             if restoring is None:
                 self.events_log.append("mob_started", simulator=self.uses_simulator)
@@ -239,9 +181,46 @@ class Mob(LifecycleMixin, FlowsMixin):
             self._start_flows()  # after a restore: runs left unfinished are marked failed
         return self
 
+    def _start_on_ray(self, spec: StoreSpec, base_url: str | None) -> None:
+        """Start the mob's head actor on the cluster (it runs the supervisor and the event log) and link to it."""
+        from mobkat.engine.ray_mob import RayLink, head_settings
+
+        assert self._ray_target is not None
+        if self._given_services is not None:
+            raise InvalidInputError("engine='ray' makes its own services (every node opens the same store)")
+        link = RayLink(self, self._ray_target)
+        settings = head_settings(self, spec, base_url, state_root=self._state_root,
+                                 inbox_capacity=self._inbox_capacity, tool_timeout_s=self._tool_timeout_s,
+                                 delivery_attempts=self._delivery_attempts, fresh=self._fresh)
+        try:
+            self._supervisor_proxy = link.start(settings)  # type: ignore[assignment]  # answers as a proxy does
+        except BaseException:
+            self._close_services()
+            raise
+        self._ray = link
+        self._state = "Running"
+
+    def _close_services(self) -> None:
+        if self._given_services is None:
+            self.services.close()
+            if self._store is not None:
+                self._store.close()
+        if self.simulator is not None:
+            self.simulator.stop()
+
     def stop(self) -> None:
         """Close live channels, stop every actor, the I/O loop and the simulator. Idempotent."""
         with self._lock:
+            link, self._ray = self._ray, None
+            if link is not None:
+                self._supervisor_proxy = None
+                self._member_proxies.clear()
+                try:
+                    link.stop(self.ask_timeout * 4)
+                finally:
+                    self.events_log.close()
+                    self._close_services()
+                return
             self._stop_flows()  # active flow runs end canceled (cause mob_stopped)
             supervisor, self._supervisor = self._supervisor, None
             if supervisor is None:
@@ -254,12 +233,7 @@ class Mob(LifecycleMixin, FlowsMixin):
                 supervisor.stop(timeout=self.ask_timeout)
                 self.events_log.close()
                 self._close_records()
-                if self._given_services is None:
-                    self.services.close()
-                    if self._store is not None:
-                        self._store.close()
-                if self.simulator is not None:
-                    self.simulator.stop()
+                self._close_services()
 
     def __enter__(self) -> Mob:
         return self.start()
@@ -273,7 +247,11 @@ class Mob(LifecycleMixin, FlowsMixin):
             raise MobError(f"mob {self.id} is not running; call start() first")
         return getattr(proxy, method)(*args).get(timeout=timeout or self.ask_timeout)
 
-    def _member_proxy(self, name: str, ref: pykka.ActorRef[MemberActor]) -> pykka.ActorProxy[MemberActor]:
+    def _member_proxy(self, name: str) -> pykka.ActorProxy[MemberActor]:
+        if self._ray is not None:  # on its member host, wherever its current incarnation runs
+            remote: Any = self._ray.member(name, self.ask_timeout)
+            return remote  # type: ignore[no-any-return]
+        ref: pykka.ActorRef[MemberActor] = self._supervise("member_ref", name)
         proxy = self._member_proxies.get(name)
         if proxy is None or proxy.actor_ref.actor_urn != ref.actor_urn:  # first use, or a new incarnation
             proxy = self._member_proxies[name] = ref.proxy()
@@ -345,12 +323,18 @@ class Mob(LifecycleMixin, FlowsMixin):
                          handling_mode: HandlingMode = "queue") -> str:
         """:meth:`send_peer` without waiting for the supervisor (posted to its mailbox, no round trip); returns the
         message id. A refusal is not raised: it is a ``peer_message_rejected`` event with this ``message_id``."""
+        envelope = Envelope(sender=sender, receiver=receiver, body=body, kind=kind, handling_mode=handling_mode)
+        self._route_nowait(envelope)
+        return envelope.id
+
+    def _route_nowait(self, envelope: Envelope) -> None:
+        if self._ray is not None:
+            self._ray.route_nowait(envelope)
+            return
         supervisor = self._supervisor
         if supervisor is None:
             raise MobError(f"mob {self.id} is not running; call start() first")
-        envelope = Envelope(sender=sender, receiver=receiver, body=body, kind=kind, handling_mode=handling_mode)
         self._inbound.post(envelope, supervisor)  # a burst of sends costs the supervisor one wake-up
-        return envelope.id
 
     # -- events -----------------------------------------------------------------------------------------
     def events(self, after: int = 0, *, timeout: float | None = None) -> Iterator[MobEvent]:

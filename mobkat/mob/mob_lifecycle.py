@@ -138,6 +138,11 @@ class LifecycleMixin:
     def lifecycle(self, action: LifecycleAction) -> MobState:
         """Apply ``stop|resume|complete|reset|destroy`` (see :mod:`mobkat.mob.lifecycle`); returns the new state.
         An action the current state does not allow is an ``InvalidTransitionError`` naming that state."""
+        ray_link = getattr(self, "_ray", None)
+        if ray_link is not None:  # the mob itself runs in its head actor on the cluster
+            state: MobState = ray_link.mob_call("lifecycle", action, timeout=self.ask_timeout * 8)
+            self._state = state
+            return state
         with self._lifecycle_lock:
             if self._supervisor_proxy is None:
                 raise MobError(f"mob {self.id} is not running; call start() first")

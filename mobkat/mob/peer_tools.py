@@ -33,7 +33,7 @@ class PeerRouter:
 
     def __init__(self, supervisor: pykka.ActorRef[Any] | pykka.ActorProxy[Any], sender: str,
                  timeout: float = ROUTE_TIMEOUT, room: InboxRoom | None = None,
-                 max_wait_s: float | None = None) -> None:
+                 max_wait_s: float | None = None, own: Callable[[], Any] | None = None) -> None:
         self._supervisor = supervisor.proxy() if isinstance(supervisor, pykka.ActorRef) else supervisor
         self.sender = sender
         self.timeout = timeout
@@ -41,6 +41,8 @@ class PeerRouter:
         """A full inbox makes the sender wait (bounded) for room before it is refused."""
         self.max_wait_s = max_wait_s
         """A tighter bound for that wait: within the tool's own timeout, so a refusal is never a timeout."""
+        self.own = own
+        """The sender's own actor proxy, where the supervisor cannot hand out its actor (a member on a Ray node)."""
 
     def _route_once(self, envelope: Envelope) -> str:
         message_id: str = self._supervisor.route(envelope).get(timeout=self.timeout)
@@ -51,8 +53,11 @@ class PeerRouter:
 
     def reply_targets(self) -> list[dict[str, str]]:
         """The peer messages and requests that opened the sender's running turn (``reply_to_peer``'s choice)."""
-        ref = self._supervisor.member_ref(self.sender).get(timeout=self.timeout)
-        targets: list[dict[str, str]] = ref.proxy().reply_targets().get(timeout=self.timeout)
+        if self.own is not None:
+            member = self.own()
+        else:
+            member = self._supervisor.member_ref(self.sender).get(timeout=self.timeout).proxy()
+        targets: list[dict[str, str]] = member.reply_targets().get(timeout=self.timeout)
         return targets
 
     def peers(self) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from mobkat.errors import MobkatError
 from mobkat.mob.definition_schema import RuntimeMode
-from mobkat.mob.member import MemberIdentity, OpenLive, new_fence
+from mobkat.mob.member import MemberIdentity, new_fence
 from mobkat.session import Session
 from mobkat.store.mob_records import MemberRow, MobRecordStore, StoredEvent
 
@@ -145,9 +145,9 @@ def restore_members(supervisor: Supervisor, rows: Sequence[MemberRow], edges: Se
             continue
         identity = MemberIdentity(mob_id=definition.id, role=row.profile, name=row.name,
                                   generation=row.generation + 1, fence_token=new_fence())
-        ref, mailbox = supervisor._start_actor(session, identity, row.profile)
+        port = supervisor.engine.start_member(supervisor, session, identity, row.profile)
         live = definition.live_settings(row.profile)
-        record = MemberRecord(name=row.name, profile=row.profile, identity=identity, ref=ref, mailbox=mailbox,
+        record = MemberRecord(name=row.name, profile=row.profile, identity=identity, port=port,
                               session_id=row.session_id, comms=prof.tools.comms,
                               live_wanted=live.open_on_spawn and session.profile.capabilities.realtime,
                               runtime_mode=cast(RuntimeMode, row.runtime_mode), labels=dict(row.labels))
@@ -160,7 +160,7 @@ def restore_members(supervisor: Supervisor, rows: Sequence[MemberRow], edges: Se
                                  session_id=row.session_id, runtime_mode=row.runtime_mode, reason=reason)
         if record.live_wanted and not session.idle:
             record.live_requested = True
-            ref.tell(OpenLive())
+            port.open_live()
         restored.append(row.name)
     for a, b in edges:
         if a in supervisor.members and b in supervisor.members:

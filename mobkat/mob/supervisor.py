@@ -31,12 +31,13 @@ from mobkat.mob.delivery import DELIVERY_ATTEMPTS
 from mobkat.mob.events import EventLog
 from mobkat.mob.inbox_wait import InboxRoom
 from mobkat.mob.mailbox import DRAIN, Mailbox
-from mobkat.mob.member import MemberActor, MemberIdentity, OpenLive, new_fence
+from mobkat.mob.member import MemberActor, MemberIdentity, new_fence
+from mobkat.mob.member_port import LocalEngine, MemberEngine, MemberGoneError, MemberPort
+from mobkat.mob.member_tools import member_tools
 from mobkat.mob.messages import Envelope, kickoff_text
-from mobkat.mob.mob_tools import MobToolRouter, mob_tools
-from mobkat.mob.peer_tools import COMMS_SKILL, PeerRouter, peer_tools
+from mobkat.mob.peer_tools import COMMS_SKILL
 from mobkat.mob.persistence import RosterJournal, restore_members
-from mobkat.session import Session, SessionServices, ToolRegistry, make_tool
+from mobkat.session import Session, SessionServices, ToolRegistry
 from mobkat.store.mob_records import MemberRow
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,7 @@ class MemberRecord:
     name: str
     profile: str
     identity: MemberIdentity
-    ref: pykka.ActorRef[MemberActor]
-    mailbox: Mailbox  # the current incarnation's, started with it (see _start_actor)
+    port: MemberPort  # the current incarnation, wherever the engine runs it
     session_id: str
     comms: bool
     live_wanted: bool
@@ -60,6 +60,11 @@ class MemberRecord:
     live_requested: bool = False
     runtime_mode: RuntimeMode = "autonomous_host"
     labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> pykka.ActorRef[MemberActor]:
+        """The member's actor, when it runs in this process (``MobError`` for a member on another node)."""
+        return self.port.local_ref()
 
     def view(self, wired_to: list[str]) -> dict[str, Any]:
         return {"name": self.name, "role": self.profile, "generation": self.identity.generation,
@@ -75,8 +80,11 @@ class Supervisor(pykka.ThreadingActor):
                  inbox_capacity: int = 1024, tool_timeout_s: float = 30.0,
                  reconnect: ReconnectPolicy | None = None, inbound: Mailbox | None = None,
                  delivery_attempts: int = DELIVERY_ATTEMPTS, clock: Callable[[], float] = time.monotonic,
-                 journal: RosterJournal | None = None, room: InboxRoom | None = None) -> None:
+                 journal: RosterJournal | None = None, room: InboxRoom | None = None,
+                 engine: MemberEngine | None = None) -> None:
         super().__init__()
+        self.engine: MemberEngine = engine if engine is not None else LocalEngine()
+        """Where member incarnations run (mobkat.mob.member_port): this process, or a Ray cluster."""
         self.room = room if room is not None else InboxRoom()
         """Senders waiting for room in a full inbox (woken in ``_consumed``)."""
         self.journal = journal
@@ -122,12 +130,12 @@ class Supervisor(pykka.ThreadingActor):
                                          "member": name})
         live = self.definition.live_settings(profile)
         try:
-            ref, mailbox = self._start_actor(session, identity, profile)
+            port = self.engine.start_member(self, session, identity, profile)
         except Exception:  # e.g. RuntimeError "can't start new thread": the member never existed
             self._abandon(session.id)
             raise
         record = MemberRecord(name=name, profile=profile, identity=identity, session_id=session.id,
-                              ref=ref, mailbox=mailbox, comms=prof.tools.comms,
+                              port=port, comms=prof.tools.comms,
                               live_wanted=live.open_on_spawn and session.profile.capabilities.realtime,
                               runtime_mode=mode, labels=dict(labels or {}))
         self.members[name] = record
@@ -160,32 +168,9 @@ class Supervisor(pykka.ThreadingActor):
         return prompt
 
     def _tools(self, profile: str, name: str) -> ToolRegistry:
-        tools = ToolRegistry()
-        if self.definition.profile(profile).tools.comms:
-            if self._proxy is None:
-                self._proxy = self.actor_ref.proxy()
-            router = PeerRouter(self._proxy, name, room=self.room, max_wait_s=self.tool_timeout_s * 0.8)
-            for tool in peer_tools(router):
-                tools.add(tool)
-        prof = self.definition.profile(profile)
-        if prof.tools.mob:  # member-side mob tools, within tools.mob_limits (mobkat.mob.mob_tools)
-            if self._proxy is None:
-                self._proxy = self.actor_ref.proxy()
-            mob_router = MobToolRouter(self._proxy, name, prof.tools.mob_limits, list(self.definition.profiles))
-            for tool in mob_tools(mob_router):
-                tools.add(tool)
-        for func in self.definition.python_tools(profile):
-            tools.add(make_tool(func))
-        return tools
-
-    def _start_actor(self, session: Session, identity: MemberIdentity,
-                     profile: str) -> tuple[pykka.ActorRef[MemberActor], Mailbox]:
-        """A member actor and its mailbox (a fresh one per incarnation: nothing of a dead one is drained)."""
-        mailbox = Mailbox()
-        ref = MemberActor.start(session, identity, self.actor_ref, self.events,
-                                self.definition.live_settings(profile), mailbox, reconnect=self.reconnect,
-                                tool_timeout_s=self.tool_timeout_s, delivery_attempts=self.delivery_attempts)
-        return ref, mailbox
+        if self._proxy is None:
+            self._proxy = self.actor_ref.proxy()
+        return member_tools(self.definition, profile, name, self._proxy, self.room, self.tool_timeout_s)
 
     def _auto_wire_targets(self, record: MemberRecord) -> list[str]:
         if not record.comms:
@@ -243,14 +228,14 @@ class Supervisor(pykka.ThreadingActor):
     def _stop_actor(self, record: MemberRecord) -> None:
         """Close the member's live channel and stop its actor. A step that fails is logged and reported as a
         ``member_stop_failed`` event: an actor that did not stop may still be running (its reports are fenced)."""
-        if not record.ref.is_alive():
+        if not record.port.is_alive():
             return
         try:
-            record.ref.proxy().close_live().get(timeout=STOP_TIMEOUT)
+            record.port.close_live(STOP_TIMEOUT)
         except Exception as exc:  # a member that cannot close cleanly is stopped anyway
             self._stop_failed(record, "close_live", exc)
         try:
-            record.ref.stop(timeout=STOP_TIMEOUT)
+            record.port.stop(STOP_TIMEOUT)
         except Exception as exc:
             self._stop_failed(record, "stop", exc)
 
@@ -260,7 +245,7 @@ class Supervisor(pykka.ThreadingActor):
                     record.identity.generation, step.replace("_", " "), error)
         self.events.append("member_stop_failed", member=record.name, generation=record.identity.generation,
                            fence_token=record.identity.fence_token, step=step, error=error,
-                           still_running=record.ref.is_alive())
+                           still_running=record.port.is_alive())
 
     def stop_members(self) -> None:
         """Stop every member (closing live channels first); the mob's history stays in the store."""
@@ -302,6 +287,11 @@ class Supervisor(pykka.ThreadingActor):
     def on_stop(self) -> None:
         for record in self.members.values():
             self._stop_actor(record)
+        try:
+            self.engine.close()
+        except Exception as exc:  # logged and kept visible: the supervisor stops regardless
+            log.warning("mob %s: the member engine failed to close: %s", self.definition.id, exc)
+            self.services.stop_failed(f"mob {self.definition.id}: member engine", exc)
 
     # -- wiring ----------------------------------------------------------------------------------------
     def wire(self, a: str, b: str) -> bool:
@@ -410,8 +400,8 @@ class Supervisor(pykka.ThreadingActor):
         if envelope.kind != "lifecycle":
             record.unacked[envelope.id] = envelope
         try:
-            record.mailbox.post(envelope, record.ref)
-        except pykka.ActorDeadError:
+            record.port.post(envelope)
+        except MemberGoneError:
             pass  # kept in unacked: redelivered when the member restarts
 
     def _require(self, name: str) -> MemberRecord:
@@ -425,7 +415,11 @@ class Supervisor(pykka.ThreadingActor):
         return [r.view(self._wired_to(r.name)) for r in self.members.values()]
 
     def member_ref(self, name: str) -> pykka.ActorRef[MemberActor]:
+        """The member's actor in this process (``MobError`` on an engine that runs it elsewhere)."""
         return self._require(name).ref
+
+    def member_port(self, name: str) -> MemberPort:
+        return self._require(name).port
 
     def session_id(self, name: str) -> str:
         record = self.members.get(name) or self.retired.get(name)
@@ -462,7 +456,7 @@ class Supervisor(pykka.ThreadingActor):
     def _turn_committed(self, record: MemberRecord, _message: dict[str, Any]) -> None:
         if record.live_wanted and not record.live_requested:
             record.live_requested = True
-            record.ref.tell(OpenLive())
+            record.port.open_live()
 
     def _member_crashed(self, record: MemberRecord, message: dict[str, Any]) -> None:
         policy = self.definition.profile(record.profile).restart
@@ -481,17 +475,17 @@ class Supervisor(pykka.ThreadingActor):
         # only the metadata here: the new member reads the history on its own thread (MemberActor.on_start)
         session = Session.load(self.services, record.session_id, tools=self._tools(record.profile, record.name),
                                defer_history=True)
-        record.ref, record.mailbox = self._start_actor(session, record.identity, record.profile)
+        record.port = self.engine.start_member(self, session, record.identity, record.profile)
         if self.journal is not None:
             self.journal.member(record)
         self.events.append("member_restarted", member=record.name, generation=record.identity.generation,
                            fence_token=record.identity.fence_token, error=message.get("error"))
         for envelope in list(record.unacked.values()):
-            record.mailbox.post(envelope, record.ref)
+            self._send(record, envelope)
         record.live_requested = False
         if record.live_wanted and not session.idle:
             record.live_requested = True
-            record.ref.tell(OpenLive())
+            record.port.open_live()
 
 
 __all__ = ["MemberRecord", "Supervisor"]

@@ -19,6 +19,8 @@ import pytest
 from mobkat.config import MobkatConfig
 from mobkat.history import HistoryRow, SystemNoticeRow, UserRow
 from mobkat.mob import Mob, MobDefinition
+from mobkat.mob.links import consumed_message_ids
+from mobkat.mob.messages import Envelope
 from mobkat.session import SessionServices
 from mobkat.simulator import Simulator, ToolRule
 from mobkat.store import CommittedTurn, SessionMeta, SqliteSessionStore
@@ -147,3 +149,24 @@ def test_a_crash_before_the_commit_redelivers_and_commits_once(mob: Mob) -> None
     assert inputs(mob.member("worker").history()) == ["Peer message from boss:\nslow job two"]
     assert len(turns_of(mob, "worker", cursor)) == 1
     assert mob_tools.CALLS == ["two", "two"]
+
+
+def test_a_restarted_member_acknowledges_a_redelivered_message_its_history_holds(mob: Mob) -> None:
+    """The acknowledgement of a committed turn lost with its incarnation (a Ray node lost right after the commit):
+    the supervisor redelivers the message, and the restarted member finds it in its history (the comms block's
+    ``message_id``) and acknowledges it instead of running it again."""
+    cursor = mob.events_log.latest
+    message_id = mob.send_peer("boss", "worker", "count me once")
+    mob.wait_idle(15)
+    before = mob.member("worker").history()
+    mob.member("worker").crash("lost its node")
+    mob.wait_for_event(lambda e: e.type == "member_restarted", after=cursor, timeout=15)
+    redelivered = Envelope(sender="boss", receiver="worker", body="count me once", id=message_id)
+    mob.member("worker").proxy().deliver(redelivered).get(timeout=10)  # as the supervisor's redelivery does
+    fresh = mob.send_peer("boss", "worker", "and me")  # a new message still opens a turn, after it
+    mob.wait_idle(15)
+    after = mob.member("worker").history()
+    assert [row.model_dump() for row in after[:len(before)]] == [row.model_dump() for row in before]
+    assert inputs(after) == ["Peer message from boss:\ncount me once", "Peer message from boss:\nand me"]
+    assert len(turns_of(mob, "worker", cursor)) == 2
+    assert {message_id, fresh} <= consumed_message_ids(after)
