@@ -87,6 +87,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--store-dsn", metavar="DSN",
                         help=f"with --realm-backend postgres: the database (postgresql://user@host/db or libpq "
                              f"key=value; default ${STORE_DSN_ENV}; keep passwords in ~/.pgpass or PGPASSWORD)")
+    parser.add_argument("--ray", metavar="ADDRESS",
+                        help="run the mobs clients create on a Ray cluster: 'local' starts one here, HOST:PORT joins "
+                             "a head (pip install 'mobkat[ray]'; their members' sessions answer mob/* methods, not "
+                             "session/*; docs/distributed.md)")
     parser.add_argument("--state-root", type=Path, metavar="PATH",
                         help="state directory (default $MOBKAT_STATE_ROOT or ~/.mobkat/state)")
     parser.add_argument("--context-root", type=Path, metavar="PATH",
@@ -133,7 +137,8 @@ def options_from(args: argparse.Namespace) -> ServerOptions:
         tcp=args.tcp, rest=args.rest, live_ws=args.live_ws, live_ws_scheme=args.live_ws_scheme, realm=args.realm,
         isolated=args.isolated, instance=args.instance, realm_backend=args.realm_backend,
         store_dsn=args.store_dsn or (os.environ.get(STORE_DSN_ENV) if args.realm_backend == "postgres" else None),
-        state_root=args.state_root, context_root=args.context_root, user_config_root=args.user_config_root,
+        state_root=args.state_root, ray=args.ray, context_root=args.context_root,
+        user_config_root=args.user_config_root,
         allow_remote=args.allow_remote, simulator=simulator, simulator_pace=args.simulator_pace,
         live_tool_timeout_ms=args.live_tool_timeout_ms, token_ttl_s=ttl,
         live_ws_max_connections=args.live_ws_max_connections, fault_injection=args.fault_injection,

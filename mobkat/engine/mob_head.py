@@ -26,8 +26,8 @@ from mobkat.mob.messages import Envelope
 
 log = logging.getLogger(__name__)
 ASK_TIMEOUT = 60.0
-MOB_CALLS = frozenset({"lifecycle", "run_flow", "flow_status", "run_result", "cancel_flow", "flows",
-                       "active_flow_runs", "members", "pending_count"})
+MOB_CALLS = frozenset({"lifecycle"})
+FLOW_CALLS = frozenset({"flows", "run_flow", "status", "cancel", "wait", "active", "stop"})
 """The ``Mob`` methods a driver may call on its head by name (anything else is refused)."""
 
 
@@ -72,6 +72,12 @@ class MobHead:
         if method not in MOB_CALLS:
             raise InvalidInputError(f"{method!r} is not a mob call the head serves ({', '.join(sorted(MOB_CALLS))})")
         return await asyncio.to_thread(getattr(self.mob, method), *args)
+
+    async def flow_call(self, method: str, args: tuple[Any, ...]) -> Any:
+        """A call of the mob's flow engine (``run_flow``, ``status``, ``wait``, …) for the driver's flow API."""
+        if method not in FLOW_CALLS:
+            raise InvalidInputError(f"{method!r} is not a flow call ({', '.join(sorted(FLOW_CALLS))})")
+        return await asyncio.to_thread(getattr(self.mob.flow_engine, method), *args)
 
     def route_nowait(self, envelope: Envelope) -> None:
         self.mob._route_nowait(envelope)

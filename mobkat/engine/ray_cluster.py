@@ -30,6 +30,7 @@ HEAD_ADDRESS = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9a-fA-F:]+\]):\d{1
 NEEDS_EXTRA = "the Ray engine needs Ray: pip install 'mobkat[ray]'"
 _lock = threading.Lock()
 _started_here = False
+_users = 0  # mobs of this process using the connection (connect/disconnect pairs)
 
 
 def is_loopback(address: str) -> bool:
@@ -60,10 +61,12 @@ class RayTarget:
 
 
 def connect(target: RayTarget, *, num_cpus: int | None = None) -> ModuleType:
-    """Connect this process to the cluster (idempotent while connected); returns the ``ray`` module."""
-    global _started_here
+    """Connect this process to the cluster (or count one more user of the connection it has); returns ``ray``.
+    Each call is paired with one :func:`disconnect`."""
+    global _started_here, _users
     ray = import_ray(target.address)
     with _lock:
+        _users += 1
         if ray.is_initialized():
             return ray
         kwargs: dict[str, Any] = {"namespace": NAMESPACE, "logging_level": logging.WARNING,
@@ -79,20 +82,26 @@ def connect(target: RayTarget, *, num_cpus: int | None = None) -> ModuleType:
         # Ray says at every start that token authentication is on; mobkat keeps it on and says so once, in its
         # own words (docs/distributed.md), so the run's output stays the mob's.
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
-        ray.init(**kwargs)
+        try:
+            ray.init(**kwargs)
+        except BaseException:
+            _users -= 1
+            raise
         _started_here = target.address == "local"
         log.info("joined Ray cluster at %s", target.address)
         return ray
 
 
 def disconnect() -> None:
-    """Leave the cluster if :func:`connect` joined it (a ``local`` cluster stops with it)."""
-    global _started_here
+    """One user fewer; the last one leaves a cluster :func:`connect` started (a ``local`` cluster stops with it).
+    A connection this process had before (``ray.init`` of its own, a test's cluster) is left as it is."""
+    global _started_here, _users
     ray = importlib.import_module("ray")
     with _lock:
-        if ray.is_initialized():
+        _users = max(_users - 1, 0)
+        if _users == 0 and _started_here and ray.is_initialized():
             ray.shutdown()
-        _started_here = False
+            _started_here = False
 
 
 __all__ = ["LOOPBACK", "NAMESPACE", "RayTarget", "connect", "disconnect", "import_ray", "is_loopback"]

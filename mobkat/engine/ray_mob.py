@@ -22,6 +22,7 @@ from mobkat.engine.remote import RemoteFuture, RemoteProxy
 from mobkat.engine.store_spec import StoreSpec
 from mobkat.errors import InvalidInputError, MobError
 from mobkat.mob.messages import Envelope
+from mobkat.wire.flows import MobRun
 
 if TYPE_CHECKING:
     from mobkat.mob.mob import Mob
@@ -61,6 +62,14 @@ class RayLink:
         """Join the cluster, start the head (it starts the mob), and begin mirroring its events."""
         ray = connect(self.target)
         self._joined = True
+        try:
+            return self._start_head(ray, settings)
+        except BaseException:
+            self._joined = False
+            disconnect()
+            raise
+
+    def _start_head(self, ray: Any, settings: HeadSettings) -> RemoteProxy:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         name = f"mobkat-head:{self.mob.id}"
@@ -134,8 +143,46 @@ class RayLink:
             if self.head is not None:
                 ray.kill(self.head, no_restart=True)
                 self.head = None
-            if self._joined and self.target.address == "local":
+            if self._joined:
+                self._joined = False
                 disconnect()
+
+
+class RemoteFlows:
+    """The driver's flow API on the flow engine in the mob's head actor (``Mob.run_flow`` and friends)."""
+
+    def __init__(self, link: RayLink, timeout: float) -> None:
+        self._link = link
+        self._timeout = timeout
+
+    def _call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
+        head = self._link.head
+        if head is None:
+            raise MobError(f"mob {self._link.mob.id} is not running")
+        return RemoteFuture(head.flow_call.remote(method, args), f"flows {method}").get(timeout or self._timeout)
+
+    def flows(self) -> list[str]:
+        return list(self._call("flows"))
+
+    def run_flow(self, flow_id: str, params: dict[str, Any] | None = None) -> str:
+        return str(self._call("run_flow", flow_id, params))
+
+    def status(self, run_id: str) -> MobRun | None:
+        run: MobRun | None = self._call("status", run_id)
+        return run
+
+    def cancel(self, run_id: str, cause: str = "cancel_requested") -> bool:
+        return bool(self._call("cancel", run_id, cause))
+
+    def wait(self, run_id: str, timeout: float = 30.0) -> MobRun:
+        run: MobRun = self._call("wait", run_id, timeout, timeout=timeout + self._timeout)
+        return run
+
+    def active(self) -> list[str]:
+        return list(self._call("active"))
+
+    def stop(self, cause: str = "mob_stopped") -> list[str]:
+        return list(self._call("stop", cause))
 
 
 def head_node_id(ray: Any) -> str | None:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from mobkat.errors import MobError
 from mobkat.mob.flow_engine import MAX_ACTIVE_FLOW_RUNS, MAX_FINISHED_FLOW_RUNS, FlowEngine
@@ -17,6 +17,24 @@ if TYPE_CHECKING:
     from mobkat.mob.mob import Mob
 
 
+class FlowRunner(Protocol):
+    """What runs a mob's flows: its :class:`FlowEngine`, or (``engine="ray"``) the one in the mob's head actor."""
+
+    def flows(self) -> list[str]: ...
+
+    def run_flow(self, flow_id: str, params: dict[str, Any] | None = None) -> str: ...
+
+    def status(self, run_id: str) -> MobRun | None: ...
+
+    def cancel(self, run_id: str, cause: str = "cancel_requested") -> bool: ...
+
+    def wait(self, run_id: str, timeout: float = 30.0) -> MobRun: ...
+
+    def active(self) -> list[str]: ...
+
+    def stop(self, cause: str = "mob_stopped") -> list[str]: ...
+
+
 class FlowsMixin:
     """Flow runs of a running mob (see docs/flows.md). ``flow_runs`` (set before ``start``) overrides where
     runs are kept: by default ``<state_root>/<id>/flow_runs.db``, else ``flow_runs.db`` beside the SQLite
@@ -27,7 +45,7 @@ class FlowsMixin:
     flow_runs: FlowRunStore | None = None
     max_active_flow_runs: int = MAX_ACTIVE_FLOW_RUNS
     max_finished_flow_runs: int = MAX_FINISHED_FLOW_RUNS
-    _flows: FlowEngine | None = None
+    _flows: FlowRunner | None = None
     _own_flow_runs: bool = False
 
     def _start_flows(self) -> None:
@@ -63,11 +81,8 @@ class FlowsMixin:
         return self.flow_runs.delete(cast("Mob", self).id) if self.flow_runs is not None else 0
 
     @property
-    def flow_engine(self) -> FlowEngine:
+    def flow_engine(self) -> FlowRunner:
         if self._flows is None:
-            if getattr(self, "_ray", None) is not None:
-                raise MobError(f"mob {cast('Mob', self).id} runs on the Ray engine: its flows run in its head actor "
-                               "and are not served to the driver in this version (docs/distributed.md)")
             raise MobError(f"mob {cast('Mob', self).id} is not running; call start() first")
         return self._flows
 

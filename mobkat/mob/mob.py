@@ -38,7 +38,6 @@ from mobkat.store.mob_records import MobRecordStore
 if TYPE_CHECKING:
     from mobkat.engine.ray_cluster import RayTarget
     from mobkat.engine.ray_mob import RayLink
-    from mobkat.engine.store_spec import StoreSpec
 
 ASK_TIMEOUT = 30.0
 Engine = Literal["local", "ray"]
@@ -116,6 +115,7 @@ class Mob(LifecycleMixin, FlowsMixin):
         self._store_dsn = store_dsn
         self._member_engine = member_engine
         self._ray: RayLink | None = None
+        self._own_services = False
         """The link to the mob's head actor (``engine="ray"``), once started."""
 
     @classmethod
@@ -145,27 +145,16 @@ class Mob(LifecycleMixin, FlowsMixin):
     def start(self) -> Mob:
         """Start the I/O loop, the simulator if it stands in, and the supervisor. Spawns nothing."""
         with self._lock:
-            if self._supervisor is not None:
+            if self._supervisor is not None or self._ray is not None:
+                return self
+            if self._ray_target is not None:
+                self._start_on_ray(self._ray_target)
                 return self
             if self._given_services is None:
-                base_url = None
-                if wants_simulator(self._simulator_choice):
-                    self.simulator = Simulator(record_frames=False).start()
-                    for rule in PEER_RULES:
-                        self.simulator.add_tool_rule(rule)
-                    base_url = self.simulator.base_url
-                if self._ray_target is not None:
-                    from mobkat.engine.ray_mob import store_spec_for
-                    spec = store_spec_for(self.id, self._state_root, self._store_dsn, self._ray_target)
-                    self._store = spec.open()
-                else:
-                    self._store = (SqliteSessionStore(self._state_root / self.id / "sessions.db")
-                                   if self._state_root is not None else MemorySessionStore())
-                self.services = SessionServices(store=self._store, simulator_base_url=base_url)
+                self._store = (SqliteSessionStore(self._state_root / self.id / "sessions.db")
+                               if self._state_root is not None else MemorySessionStore())
+                self.services = SessionServices(store=self._store, simulator_base_url=self._own_simulator())
             self.services.start()
-            if self._ray_target is not None:
-                self._start_on_ray(spec, base_url)
-                return self
             restoring = self._open_records()
             self._supervisor = Supervisor.start(self.definition, self.services, self.events_log,
                                                 inbox_capacity=self._inbox_capacity,
@@ -181,14 +170,30 @@ class Mob(LifecycleMixin, FlowsMixin):
             self._start_flows()  # after a restore: runs left unfinished are marked failed
         return self
 
-    def _start_on_ray(self, spec: StoreSpec, base_url: str | None) -> None:
-        """Start the mob's head actor on the cluster (it runs the supervisor and the event log) and link to it."""
-        from mobkat.engine.ray_mob import RayLink, head_settings
+    def _own_simulator(self) -> str | None:
+        """Start this mob's own simulator when it stands in for the providers; its base URL, else ``None``."""
+        if not wants_simulator(self._simulator_choice):
+            return None
+        self.simulator = Simulator(record_frames=False).start()
+        for rule in PEER_RULES:
+            self.simulator.add_tool_rule(rule)
+        return self.simulator.base_url
 
-        assert self._ray_target is not None
-        if self._given_services is not None:
-            raise InvalidInputError("engine='ray' makes its own services (every node opens the same store)")
-        link = RayLink(self, self._ray_target)
+    def _start_on_ray(self, target: RayTarget) -> None:
+        """Start the mob's head actor on the cluster (it runs the supervisor and the event log) and link to it.
+
+        Given services lend their configuration and simulator; the histories are always in a store every node
+        opens (this process opens it too, to read them)."""
+        from mobkat.engine.ray_mob import RayLink, RemoteFlows, head_settings, store_spec_for
+
+        given = self._given_services
+        base_url = given.endpoints.simulator_base_url if given is not None else self._own_simulator()
+        spec = store_spec_for(self.id, self._state_root, self._store_dsn, target)
+        self._store = spec.open()
+        self.services = SessionServices(store=self._store, simulator_base_url=base_url,
+                                        config=given.config if given is not None else None).start()
+        self._own_services = True
+        link = RayLink(self, target)
         settings = head_settings(self, spec, base_url, state_root=self._state_root,
                                  inbox_capacity=self._inbox_capacity, tool_timeout_s=self._tool_timeout_s,
                                  delivery_attempts=self._delivery_attempts, fresh=self._fresh)
@@ -198,10 +203,11 @@ class Mob(LifecycleMixin, FlowsMixin):
             self._close_services()
             raise
         self._ray = link
+        self._flows = RemoteFlows(link, self.ask_timeout)  # flows run in the head, next to the supervisor
         self._state = "Running"
 
     def _close_services(self) -> None:
-        if self._given_services is None:
+        if self._given_services is None or self._own_services:
             self.services.close()
             if self._store is not None:
                 self._store.close()
@@ -213,6 +219,7 @@ class Mob(LifecycleMixin, FlowsMixin):
         with self._lock:
             link, self._ray = self._ray, None
             if link is not None:
+                self._flows = None
                 self._supervisor_proxy = None
                 self._member_proxies.clear()
                 try:

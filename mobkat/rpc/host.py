@@ -19,7 +19,7 @@ from mobkat.errors import ChannelNotFoundError, InvalidInputError
 from mobkat.rpc import callback_tools, config_methods, faults, live, mob, session_extras, sessions, streams
 from mobkat.rpc.auth import remote_notice
 from mobkat.rpc.live_ws import LiveWsListener
-from mobkat.rpc.mob_directory import MobDirectory
+from mobkat.rpc.mob_directory import MobDirectory, RayPlacement
 from mobkat.rpc.options import ServerOptions
 from mobkat.rpc.realms import Realm, SessionDirectory, SessionEntry
 from mobkat.rpc.registry import MethodRegistry
@@ -53,7 +53,9 @@ class ServerHost:
         self.mobs = MobDirectory(self.services, self.sessions, definitions_root=options.definitions_root,
                                  allow_python_tools=options.allow_python_tools,
                                  tool_timeout_s=options.live_tool_timeout_ms / 1000,
-                                 records=open_mob_records(realm.root if realm.keeps_files else None))
+                                 records=open_mob_records(realm.root if realm.keeps_files else None),
+                                 ray=RayPlacement(options.ray, options.store_dsn,
+                                                  realm.root if realm.keeps_files else None) if options.ray else None)
         self.channels: dict[str, SessionEntry] = {}
         self.live: LiveWsListener | None = None
         self.streams = streams.StreamTable()

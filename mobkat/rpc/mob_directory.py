@@ -16,11 +16,13 @@ import asyncio
 import concurrent.futures
 import contextlib
 import errno
+import functools
 import logging
 import threading
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +39,7 @@ from mobkat.errors import (
     ProfileNotFoundError,
     ResourceExhaustedError,
     StreamNotFoundError,
+    UnsupportedMethodError,
 )
 from mobkat.mob.definition import JSON_SOURCE, MobDefinition
 from mobkat.mob.events import MobEvent
@@ -55,6 +58,24 @@ DEFINITION_LOADERS = 2
 """Threads that read and check ``mob/create`` definitions (their own pool: a flood cannot take the shared one)."""
 DEFINITION_LOAD_TIMEOUT_S = 10.0
 """A ``mob/create`` whose definition is not read and checked within this is refused."""
+
+
+@dataclass(frozen=True)
+class RayPlacement:
+    """``mobkat rpc --ray ADDRESS``: where the mobs clients create run (their histories: ``store_dsn``, else
+    SQLite under ``state_root``; docs/distributed.md)."""
+
+    address: str
+    store_dsn: str | None = field(default=None, repr=False)
+    state_root: Path | None = None
+
+
+def remote_session(mob_id: str, name: str) -> UnsupportedMethodError:
+    """Why a member of a mob on the Ray engine has no served session."""
+    return UnsupportedMethodError(
+        f"member {name} of mob {mob_id} runs on a Ray node: its session is driven through mob/* methods (mob/send, "
+        "mob/events, mob/member_status, …), not served to session/* or live/* in this version (docs/distributed.md)",
+        details={"mob_id": mob_id, "agent_identity": name, "reason": "ray_engine"})
 
 
 Seat = tuple[SessionHandle, str, str, int]
@@ -152,6 +173,8 @@ class HostedMob:
         self.claimed: set[str] = set()
         """Live channels handed to RPC hosts (a second ``mob/member_live_open`` on one is refused)."""
         self._follower: asyncio.Task[None] | None = None
+        self.remote = mob.engine == "ray"
+        """Its members run on a Ray cluster: no member session is served here (only mob/* methods reach them)."""
 
     @property
     def id(self) -> str:
@@ -185,6 +208,8 @@ class HostedMob:
         """The member's session actor as the server reaches it; after a crash, the restarted one even if
         the event follower has not adopted it yet (a call right after ``member_restarted`` must not fail)."""
         self.role_of(name)
+        if self.remote:
+            raise remote_session(self.id, name)
         return await self.entries[name].current()
 
     # -- members ----------------------------------------------------------------------------------------
@@ -194,6 +219,12 @@ class HostedMob:
             raise ProfileNotFoundError(
                 f"profile not found: {spec.profile} (mob {self.id} has profiles: "
                 f"{', '.join(mob.definition.profiles)})", details={"mob_id": self.id, "profile": spec.profile})
+        if self.remote:
+            name = await run_at_most_once(functools.partial(
+                mob.spawn, spec.profile, spec.agent_identity, spec.initial_text(), runtime_mode=spec.runtime_mode,
+                labels=spec.labels))
+            self.roles[name] = spec.profile
+            return name
         try:
             name, seat = await run_at_most_once(_spawn_seated, mob, spec)
         except MobkatError:
@@ -209,6 +240,13 @@ class HostedMob:
     async def adopt(self, name: str) -> SessionEntry:
         """Serve the member's current session actor from the realm's session directory (raises
         ``pykka.ActorDeadError`` if that actor died before it answered: its supervisor restarts it)."""
+        if self.remote:  # nothing to serve: only its role is known here
+            view = next((v for v in await self.members() if v["name"] == name), None)
+            if view is None:
+                raise MemberNotFoundError(f"mob member not found: {name} (mob {self.id})",
+                                          details={"mob_id": self.id, "agent_identity": name})
+            self.roles[name] = str(view["role"])
+            raise remote_session(self.id, name)
         return self.serve(name, await self.run(read_seat, self.mob, name))
 
     async def adopt_restarting(self, name: str) -> SessionEntry:
@@ -250,6 +288,14 @@ class HostedMob:
         """Keep the directory in step with supervisor restarts and breakdowns."""
         async for event in self.mob.aevents(after):
             name = event.get("member")
+            if self.remote:  # no sessions served: only the roles are tracked
+                if event.type == "member_spawned" and isinstance(name, str):
+                    self.roles[name] = str(event.get("role"))
+                elif event.type == "member_broken" and name is not None:
+                    self.broken[name] = str(event.get("error") or "restart limit reached")
+                elif event.type == "member_retired" and isinstance(name, str):
+                    await self._forget_retired(name)
+                continue
             if event.type == "member_restarted" and name in self.entries:
                 try:
                     await self.adopt(name)
@@ -280,6 +326,9 @@ class HostedMob:
     # -- lifecycle --------------------------------------------------------------------------------------
     async def adopt_all(self) -> None:
         """Serve every member of the roster (a restored or resumed mob)."""
+        if self.remote:
+            self.roles.update({str(view["name"]): str(view["role"]) for view in await self.members()})
+            return
         for view in await self.run(self.mob.members):
             try:
                 await self.adopt(view["name"])
@@ -369,8 +418,11 @@ class MobDirectory:
 
     def __init__(self, services: SessionServices, sessions: SessionDirectory, *,
                  definitions_root: Path | None = None, allow_python_tools: Sequence[str] = (),
-                 tool_timeout_s: float = 30.0, records: MobRecordStore | None = None) -> None:
+                 tool_timeout_s: float = 30.0, records: MobRecordStore | None = None,
+                 ray: RayPlacement | None = None) -> None:
         self.services = services
+        self.ray = ray
+        """``--ray``: the cluster the mobs clients create run on (none: in this process)."""
         self.sessions = sessions
         self.records: MobRecordStore = records if records is not None else MemoryMobRecordStore()
         """The realm's mob records (``mobs.db`` beside ``sessions.db``): what :meth:`restore_all` restores."""
@@ -415,7 +467,11 @@ class MobDirectory:
 
     async def _start(self, definition: MobDefinition) -> HostedMob:
         """Start (or, with a stored record, restore) a mob sharing the server's services."""
-        mob = Mob(definition, services=self.services, tool_timeout_s=self.tool_timeout_s, records=self.records)
+        if self.ray is not None:  # the mob's own head keeps its record, under the state root
+            mob = Mob(definition, services=self.services, tool_timeout_s=self.tool_timeout_s, engine="ray",
+                      ray_address=self.ray.address, store_dsn=self.ray.store_dsn, state_root=self.ray.state_root)
+        else:
+            mob = Mob(definition, services=self.services, tool_timeout_s=self.tool_timeout_s, records=self.records)
         hosted = HostedMob(mob, self.sessions)
         self.mobs[definition.id] = hosted
         try:

@@ -32,6 +32,8 @@ class ServerOptions:
     store_dsn: str | None = field(default=None, repr=False)  # may hold a password
     """``--store-dsn`` (or ``$MOBKAT_STORE_DSN``): the PostgreSQL database of ``--realm-backend postgres``."""
     state_root: Path | None = None
+    ray: str | None = None
+    """``--ray ADDRESS``: mobs created over RPC spread their members over that Ray cluster (docs/distributed.md)."""
     context_root: Path | None = None
     user_config_root: Path | None = None
     allow_remote: bool = False
@@ -63,6 +65,10 @@ class ServerOptions:
                     f"({flag.lstrip('-')})",
                     details={"flag": flag, "host": address[0]})
         ToolAllowList(self.allow_python_tools)  # a malformed --allow-python-tools pattern stops the start
+        if self.ray is not None:
+            from mobkat.engine.ray_cluster import RayTarget
+
+            RayTarget(self.ray)  # a malformed --ray address stops the start
         if self.realm_backend == "postgres" and not self.store_dsn:
             raise InvalidInputError(f"--realm-backend postgres needs the database: --store-dsn DSN or ${STORE_DSN_ENV}",
                                     details={"flag": "--store-dsn"})

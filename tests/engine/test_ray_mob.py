@@ -99,6 +99,20 @@ resources = { gpu_box = 1 }
             Mob.from_toml(path, engine="ray", ray_address=cluster.address, simulator=True).start()
 
 
+def test_a_flow_runs_in_the_head_and_the_driver_follows_it(cluster: Any, tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    with Mob.from_toml(root / "mobs" / "flow-demo.toml", engine="ray", ray_address=cluster.address,
+                       state_root=tmp_path, simulator=True) as mob:
+        assert mob.flows() == ["main"]
+        run_id = mob.run("dunes")
+        run = mob.wait_flow(run_id, timeout=120)
+        assert run.status == "completed" and set(run.root_step_outputs) == {"research", "draft", "review"}
+        assert mob.run_result(run_id) is not None
+        kinds = [e.type for e in mob.events_log.after(0)]
+        assert "flow_started" in kinds and kinds.count("step_completed") == 3
+        mob.wait_for_event(lambda e: e.type == "flow_completed", timeout=30)  # mirrored to the driver too
+
+
 def test_losing_a_node_mid_conversation_restarts_its_members_elsewhere(pair: Mob, cluster: Any) -> None:
     pair.spawn("lead")
     pair.spawn("helper")
