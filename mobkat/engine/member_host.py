@@ -22,9 +22,10 @@ from mobkat.engine.store_spec import StoreSpec
 from mobkat.live.channel import ReconnectPolicy
 from mobkat.mob.definition import MobDefinition
 from mobkat.mob.events import EventType
+from mobkat.mob.identity import MemberIdentity
 from mobkat.mob.inbox_wait import InboxRoom
 from mobkat.mob.mailbox import Mailbox
-from mobkat.mob.member import MemberActor, MemberIdentity, OpenLive
+from mobkat.mob.member import MemberActor, OpenLive
 from mobkat.mob.member_tools import member_tools
 from mobkat.mob.messages import Envelope
 from mobkat.session import Session, SessionServices

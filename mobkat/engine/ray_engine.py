@@ -22,7 +22,8 @@ from mobkat.engine.member_host import HostSettings, MemberHost
 from mobkat.engine.placement import NodeInfo, choose_node
 from mobkat.engine.ray_cluster import NAMESPACE
 from mobkat.engine.remote import RemoteFuture
-from mobkat.mob.member import MemberActor, MemberIdentity
+from mobkat.mob.identity import MemberIdentity
+from mobkat.mob.member import MemberActor
 from mobkat.mob.member_port import MemberGoneError, remote_member
 from mobkat.mob.messages import Envelope
 from mobkat.session import Session

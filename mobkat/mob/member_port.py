@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Protocol
 import pykka
 
 from mobkat.errors import MobError
+from mobkat.mob.identity import MemberIdentity
 from mobkat.mob.mailbox import Mailbox
-from mobkat.mob.member import MemberActor, MemberIdentity, OpenLive
+from mobkat.mob.member import MemberActor, OpenLive
 from mobkat.mob.messages import Envelope
 from mobkat.session import Session
 

@@ -22,9 +22,21 @@ _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(int.from_bytes(os.urandom(4), "big") << 20)
 
 
+def _new_id_source() -> None:
+    """A new random prefix (and counter) for a forked child: it must not hand out its parent's next ids. Message
+    ids are compared across processes: a restarted member acknowledges a redelivered message its history holds."""
+    global _ID_PREFIX, _ID_COUNTER
+    _ID_PREFIX = os.urandom(8).hex()
+    _ID_COUNTER = itertools.count(int.from_bytes(os.urandom(4), "big") << 20)
+
+
+os.register_at_fork(after_in_child=_new_id_source)
+
+
 def new_message_id() -> str:
-    """32 hex digits: a random per-process prefix and a counter. Unique like ``uuid4().hex``, but it makes no
-    system call per message (``os.urandom`` releases the GIL, which let other threads stall the sender)."""
+    """32 hex digits: a random per-process prefix (new in a forked child too) and a counter. Unique like
+    ``uuid4().hex``, but it makes no system call per message (``os.urandom`` releases the GIL, which let other
+    threads stall the sender)."""
     return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 

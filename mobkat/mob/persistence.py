@@ -22,18 +22,55 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from mobkat.errors import MobkatError
 from mobkat.mob.definition_schema import RuntimeMode
-from mobkat.mob.member import MemberIdentity, new_fence
+from mobkat.mob.identity import MemberIdentity, new_fence
+from mobkat.mob.member_record import MemberRecord
 from mobkat.session import Session
 from mobkat.store.mob_records import MemberRow, MobRecordStore, StoredEvent
 
 if TYPE_CHECKING:
-    from mobkat.mob.supervisor import MemberRecord, Supervisor
+    from mobkat.mob.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
+
+
+class RosterLog(Protocol):
+    """Where the supervisor writes roster changes: a :class:`RosterJournal`, or :data:`NO_JOURNAL`."""
+
+    def member(self, record: MemberRecord) -> None: ...
+
+    def removed(self, name: str) -> None: ...
+
+    def wired(self, a: str, b: str) -> None: ...
+
+    def unwired(self, a: str, b: str) -> None: ...
+
+    def cleared(self) -> None: ...
+
+
+class _NoJournal:
+    """Keeps nothing (a supervisor started without a journal)."""
+
+    def member(self, record: MemberRecord) -> None:
+        """Nothing to write."""
+
+    def removed(self, name: str) -> None:
+        """Nothing to write."""
+
+    def wired(self, a: str, b: str) -> None:
+        """Nothing to write."""
+
+    def unwired(self, a: str, b: str) -> None:
+        """Nothing to write."""
+
+    def cleared(self) -> None:
+        """Nothing to write."""
+
+
+NO_JOURNAL: RosterLog = _NoJournal()
 
 
 class RosterJournal:
@@ -127,8 +164,6 @@ def restore_members(supervisor: Supervisor, rows: Sequence[MemberRow], edges: Se
 
     A member whose session cannot be loaded (or whose profile the definition no longer has) stays in the
     stored roster and is reported by a ``member_broken`` event with ``restore_failed: true``."""
-    from mobkat.mob.supervisor import MemberRecord  # the supervisor imports this module
-
     definition = supervisor.definition
     restored: list[str] = []
     for row in rows:
@@ -153,8 +188,7 @@ def restore_members(supervisor: Supervisor, rows: Sequence[MemberRow], edges: Se
                               runtime_mode=cast(RuntimeMode, row.runtime_mode), labels=dict(row.labels))
         supervisor.members[row.name] = record
         supervisor.retired.pop(row.name, None)
-        if supervisor.journal is not None:
-            supervisor.journal.member(record)
+        supervisor.journal.member(record)
         supervisor.events.append("member_restored", member=row.name, role=row.profile,
                                  generation=identity.generation, fence_token=identity.fence_token,
                                  session_id=row.session_id, runtime_mode=row.runtime_mode, reason=reason)

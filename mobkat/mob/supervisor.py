@@ -9,10 +9,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import pykka
 
@@ -29,14 +27,17 @@ from mobkat.mob.definition import MobDefinition
 from mobkat.mob.definition_schema import RuntimeMode
 from mobkat.mob.delivery import DELIVERY_ATTEMPTS
 from mobkat.mob.events import EventLog
+from mobkat.mob.identity import MemberIdentity, new_fence
 from mobkat.mob.inbox_wait import InboxRoom
 from mobkat.mob.mailbox import DRAIN, Mailbox
-from mobkat.mob.member import MemberActor, MemberIdentity, new_fence
+from mobkat.mob.member import MemberActor
 from mobkat.mob.member_port import LocalEngine, MemberEngine, MemberGoneError, MemberPort
+from mobkat.mob.member_record import MemberRecord
 from mobkat.mob.member_tools import member_tools
 from mobkat.mob.messages import Envelope, kickoff_text
 from mobkat.mob.peer_tools import COMMS_SKILL
-from mobkat.mob.persistence import RosterJournal, restore_members
+from mobkat.mob.persistence import NO_JOURNAL, RosterJournal, RosterLog, restore_members
+from mobkat.mob.wiring import WiringMixin
 from mobkat.session import Session, SessionServices, ToolRegistry
 from mobkat.store.mob_records import MemberRow
 
@@ -45,35 +46,7 @@ NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 STOP_TIMEOUT = 20.0
 
 
-@dataclass
-class MemberRecord:
-    name: str
-    profile: str
-    identity: MemberIdentity
-    port: MemberPort  # the current incarnation, wherever the engine runs it
-    session_id: str
-    comms: bool
-    live_wanted: bool
-    status: Literal["active", "broken", "retired"] = "active"
-    restarts: deque[float] = field(default_factory=deque)
-    unacked: dict[str, Envelope] = field(default_factory=dict)  # insertion-ordered: redelivered in order
-    live_requested: bool = False
-    runtime_mode: RuntimeMode = "autonomous_host"
-    labels: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ref(self) -> pykka.ActorRef[MemberActor]:
-        """The member's actor, when it runs in this process (``MobError`` for a member on another node)."""
-        return self.port.local_ref()
-
-    def view(self, wired_to: list[str]) -> dict[str, Any]:
-        return {"name": self.name, "role": self.profile, "generation": self.identity.generation,
-                "fence_token": self.identity.fence_token, "status": self.status, "session_id": self.session_id,
-                "wired_to": wired_to, "queued": len(self.unacked), "comms_name": self.identity.comms_name,
-                "runtime_mode": self.runtime_mode, "labels": dict(self.labels)}
-
-
-class Supervisor(pykka.ThreadingActor):
+class Supervisor(WiringMixin, pykka.ThreadingActor):
     """Owns the roster and the wiring graph of one mob."""
 
     def __init__(self, definition: MobDefinition, services: SessionServices, events: EventLog, *,
@@ -87,8 +60,8 @@ class Supervisor(pykka.ThreadingActor):
         """Where member incarnations run (mobkat.mob.member_port): this process, or a Ray cluster."""
         self.room = room if room is not None else InboxRoom()
         """Senders waiting for room in a full inbox (woken in ``_consumed``)."""
-        self.journal = journal
-        """Where roster changes are written as they happen (``None``: nowhere)."""
+        self.journal: RosterLog = journal if journal is not None else NO_JOURNAL
+        """Where roster changes are written as they happen (by default nowhere)."""
         self.clock = clock
         """Monotonic seconds; restart windows (``restart.within_s``) are measured with it."""
         self.inbound = inbound if inbound is not None else Mailbox()
@@ -140,8 +113,7 @@ class Supervisor(pykka.ThreadingActor):
                               runtime_mode=mode, labels=dict(labels or {}))
         self.members[name] = record
         self.retired.pop(name, None)
-        if self.journal is not None:
-            self.journal.member(record)
+        self.journal.member(record)
         self.events.append("member_spawned", member=name, role=profile, generation=generation,
                            fence_token=identity.fence_token, runtime_mode=mode,
                            session_id=session.id, comms_name=identity.comms_name, labels=record.labels)
@@ -172,27 +144,6 @@ class Supervisor(pykka.ThreadingActor):
             self._proxy = self.actor_ref.proxy()
         return member_tools(self.definition, profile, name, self._proxy, self.room, self.tool_timeout_s)
 
-    def _auto_wire_targets(self, record: MemberRecord) -> list[str]:
-        if not record.comms:
-            return []
-        role, orchestrator = record.profile, self.definition.orchestrator_profile
-        wiring = self.definition.wiring
-        targets: set[str] = set()
-        for other in self._active():
-            if other.name == record.name or not other.comms:
-                continue
-            if wiring.auto_wire_orchestrator and orchestrator and (
-                    (role != orchestrator and other.profile == orchestrator)
-                    or (role == orchestrator and other.profile != orchestrator)):
-                targets.add(other.name)
-            for rule in wiring.role_wiring:
-                if (rule.a == role and other.profile == rule.b) or (rule.b == role and other.profile == rule.a):
-                    targets.add(other.name)
-        return sorted(targets)
-
-    def _active(self) -> list[MemberRecord]:
-        return [m for m in self.members.values() if m.status == "active"]
-
     # -- retire / respawn ------------------------------------------------------------------------------
     def retire(self, name: str) -> bool:
         """Close the member's live channel, stop it, drop its edges. Idempotent for unknown names."""
@@ -204,8 +155,7 @@ class Supervisor(pykka.ThreadingActor):
         self._stop_actor(record)
         record.status = "retired"
         self.retired[name] = record
-        if self.journal is not None:
-            self.journal.removed(name)
+        self.journal.removed(name)
         self.events.append("member_retired", member=name, role=record.profile,
                            generation=record.identity.generation)
         return True
@@ -280,8 +230,7 @@ class Supervisor(pykka.ThreadingActor):
                     self.services.store.archive_session(session_id)
                 except MobkatError as exc:
                     log.warning("mob %s: cannot archive the session of %s: %s", self.definition.id, name, exc)
-        if self.journal is not None:
-            self.journal.cleared()
+        self.journal.cleared()
         return names
 
     def on_stop(self) -> None:
@@ -292,63 +241,6 @@ class Supervisor(pykka.ThreadingActor):
         except Exception as exc:  # logged and kept visible: the supervisor stops regardless
             log.warning("mob %s: the member engine failed to close: %s", self.definition.id, exc)
             self.services.stop_failed(f"mob {self.definition.id}: member engine", exc)
-
-    # -- wiring ----------------------------------------------------------------------------------------
-    def wire(self, a: str, b: str) -> bool:
-        """Wire two members (a symmetric edge); idempotent: False if already wired."""
-        self._check_pair(a, b)
-        return self._wire(a, b)
-
-    def unwire(self, a: str, b: str) -> bool:
-        self._check_pair(a, b)
-        return self._unwire(a, b)
-
-    def _check_pair(self, a: str, b: str) -> None:
-        if a == b:
-            raise WiringError(f"cannot wire member {a!r} to itself")
-        for name in (a, b):
-            record = self._require(name)
-            if record.status == "broken":
-                raise MemberBrokenError(f"member {name!r} is broken (restart limit reached); respawn or retire it")
-            if not record.comms:
-                raise WiringError(f"member {name!r} has tools.comms = false, so it cannot be wired")
-
-    def _wire(self, a: str, b: str) -> bool:
-        edge = frozenset((a, b))
-        if edge in self.edges:
-            return False
-        self.edges.add(edge)
-        if self.journal is not None:
-            self.journal.wired(a, b)
-        self.events.append("members_wired", a=a, b=b)
-        for me, peer in ((a, b), (b, a)):
-            description = self.definition.profile(self.members[peer].profile).peer_description
-            self._send(self.members[me], Envelope(sender=peer, receiver=me, kind="lifecycle",
-                                                   body=f"peer {peer} ({description or 'no description'}) "
-                                                        "is now wired to you"))
-        return True
-
-    def _unwire(self, a: str, b: str) -> bool:
-        edge = frozenset((a, b))
-        if edge not in self.edges:
-            return False
-        self.edges.discard(edge)
-        if self.journal is not None:
-            self.journal.unwired(a, b)
-        self.events.append("members_unwired", a=a, b=b)
-        for me, peer in ((a, b), (b, a)):
-            if me in self.members:
-                self._send(self.members[me], Envelope(sender=peer, receiver=me, kind="lifecycle",
-                                                       body=f"peer {peer} is no longer wired to you"))
-        return True
-
-    def _wired_to(self, name: str) -> list[str]:
-        return sorted(next(iter(edge - {name})) for edge in self.edges if name in edge)
-
-    def peers_of(self, name: str) -> list[dict[str, Any]]:
-        return [{"name": peer, "role": self.members[peer].profile,
-                 "description": self.definition.profile(self.members[peer].profile).peer_description}
-                for peer in self._wired_to(name) if peer in self.members]
 
     # -- routing ---------------------------------------------------------------------------------------
     def route(self, envelope: Envelope) -> str:
@@ -465,8 +357,7 @@ class Supervisor(pykka.ThreadingActor):
             record.restarts.popleft()
         if len(record.restarts) >= policy.max_restarts:
             record.status = "broken"
-            if self.journal is not None:
-                self.journal.member(record)
+            self.journal.member(record)
             self.events.append("member_broken", member=record.name, error=message.get("error"),
                                restarts=len(record.restarts), within_s=policy.within_s)
             return
@@ -476,8 +367,7 @@ class Supervisor(pykka.ThreadingActor):
         session = Session.load(self.services, record.session_id, tools=self._tools(record.profile, record.name),
                                defer_history=True)
         record.port = self.engine.start_member(self, session, record.identity, record.profile)
-        if self.journal is not None:
-            self.journal.member(record)
+        self.journal.member(record)
         self.events.append("member_restarted", member=record.name, generation=record.identity.generation,
                            fence_token=record.identity.fence_token, error=message.get("error"))
         for envelope in list(record.unacked.values()):

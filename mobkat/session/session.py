@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -322,11 +323,32 @@ class Session:
                 results.append(ToolResult(tool_use_id=call.call_id, content=outcome.content,
                                           is_error=outcome.is_error))
             staged.append(ToolResultsRow(results=results))
-        self.commit(staged)
+        await self._commit_off_loop(staged)
         result = TurnResult(session_id=self.id, text=reply.text, turns=calls_made, tool_calls=tool_calls,
                             usage=usage, stop_reason=reply.stop_reason, rows=staged)
         emit(turn_events.run_completed(self.id, reply.text, usage))
         return result
+
+    async def _commit_off_loop(self, rows: Sequence[HistoryRow]) -> None:
+        """:meth:`commit` on a worker thread, awaited: the store's durable write (an fsync, a database round
+        trip) does not stall the I/O loop, which serves every other session and live channel meanwhile. The
+        turn returns only once its rows are committed. A commit, once started, finishes and the turn with it:
+        a cancel arriving meanwhile is absorbed (an interrupted turn commits nothing, and a committed one was
+        not interrupted), as when the commit ran on the loop, where no cancel could reach it."""
+        commit = asyncio.get_running_loop().run_in_executor(None, self.commit, rows)
+        absorbed = 0
+        while not commit.done():
+            try:
+                await asyncio.shield(commit)
+            except asyncio.CancelledError:
+                if commit.cancelled():  # the executor shut down before it ran: nothing was committed
+                    raise
+                absorbed += 1
+        task = asyncio.current_task()
+        if task is not None:
+            for _ in range(absorbed):
+                task.uncancel()
+        commit.result()  # the commit's own error, if any
 
     async def _call_model(self, staged: list[HistoryRow], emit: EventSink) -> ModelReply:
         """One model call on the committed history plus this turn's ``staged`` rows."""

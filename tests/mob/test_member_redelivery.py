@@ -170,3 +170,25 @@ def test_a_restarted_member_acknowledges_a_redelivered_message_its_history_holds
     assert inputs(after) == ["Peer message from boss:\ncount me once", "Peer message from boss:\nand me"]
     assert len(turns_of(mob, "worker", cursor)) == 2
     assert {message_id, fresh} <= consumed_message_ids(after)
+
+
+def test_a_forked_process_hands_out_message_ids_of_its_own() -> None:
+    """Ids are compared across processes (a restored member skips a redelivered id its history holds): a server
+    forked from a parent that already made ids (the hardening suite's ForkedServer, a pre-fork web server) must not
+    make the parent's next ones again."""
+    import os
+
+    from mobkat.mob.messages import new_message_id
+
+    new_message_id()
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child process
+        os.write(writer, new_message_id().encode())
+        os._exit(0)
+    os.close(writer)
+    in_child = os.read(reader, 64).decode()
+    os.close(reader)
+    os.waitpid(child, 0)
+    in_parent = new_message_id()
+    assert len(in_child) == len(in_parent) == 32 and in_child[:16] != in_parent[:16]

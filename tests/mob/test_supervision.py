@@ -13,8 +13,9 @@ import pytest
 from mobkat.history import UserRow
 from mobkat.mob import LiveSettings, Mob, MobDefinition
 from mobkat.mob import supervisor as supervisor_module
+from mobkat.mob.identity import MemberIdentity
 from mobkat.mob.mailbox import Mailbox
-from mobkat.mob.member import MemberActor, MemberIdentity
+from mobkat.mob.member import MemberActor
 from mobkat.mob.messages import Envelope
 from mobkat.session import Session, SessionServices
 from mobkat.simulator import Simulator, ToolRule
