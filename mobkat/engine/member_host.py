@@ -5,23 +5,26 @@ loop: the same :class:`~mobkat.mob.member.MemberActor` as in one process. What d
 Its reports go to the mob's head actor (:class:`HeadMailbox`), its events to the head's event log
 (:class:`HeadEvents`), and its comms tools ask the supervisor through a :class:`RemoteProxy`. Every call into
 the host names the member *and* its fence token: a call for an incarnation the host no longer runs changes
-nothing (a ``post`` for it is dropped: the supervisor still holds those messages unacknowledged).
+nothing (a ``post`` for it is dropped: the supervisor still holds those messages unacknowledged). Reports and
+events go out in bursts (:mod:`mobkat.engine.head_outbox`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import pykka
 
-from mobkat.engine.remote import RemoteProxy
+from mobkat.engine.head_outbox import FlushingProxy, HeadEvents, HeadMailbox, HeadOutbox
+from mobkat.engine.live_feed import ObservationBuffer
 from mobkat.engine.store_spec import StoreSpec
+from mobkat.errors import MobError
 from mobkat.live.channel import ReconnectPolicy
 from mobkat.mob.definition import MobDefinition
-from mobkat.mob.events import EventType
 from mobkat.mob.identity import MemberIdentity
 from mobkat.mob.inbox_wait import InboxRoom
 from mobkat.mob.mailbox import Mailbox
@@ -32,27 +35,6 @@ from mobkat.session import Session, SessionServices
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 20.0
-
-
-class HeadMailbox:
-    """A member's reports, told to the head actor (fire and forget; in order from this host)."""
-
-    def __init__(self, head: Any) -> None:
-        self._head = head
-
-    def tell(self, message: Any) -> None:
-        self._head.report.remote(message)
-
-
-class HeadEvents:
-    """A member's events, appended to the mob's log in the head actor (in order from this host)."""
-
-    def __init__(self, head: Any) -> None:
-        self._head = head
-
-    def append(self, type: EventType, **fields: Any) -> int:
-        self._head.append_event.remote(type, fields)
-        return 0  # the cursor is the head's to give; nothing here reads it
 
 
 @dataclass(frozen=True)
@@ -83,11 +65,13 @@ class MemberHost:
         self.services = SessionServices(store=settings.store.open(),
                                         simulator_base_url=settings.simulator_base_url).start()
         self.head = head
-        self.reports = HeadMailbox(head)
-        self.events = HeadEvents(head)
-        self.supervisor = RemoteProxy(head, "call", what=f"mob {settings.mob_id} supervisor")
+        self.outbox = HeadOutbox(head)
+        self.reports = HeadMailbox(self.outbox)
+        self.events = HeadEvents(self.outbox)
+        self.supervisor = FlushingProxy(self.outbox, head, what=f"mob {settings.mob_id} supervisor")
         self.room = InboxRoom()
         self.members: dict[str, _Hosted] = {}
+        self.feeds: dict[str, ObservationBuffer] = {}
         self._gone = asyncio.Event()
 
     # -- members ----------------------------------------------------------------------------------------
@@ -162,6 +146,37 @@ class MemberHost:
         proxy = hosted.ref.proxy()
         return await asyncio.to_thread(lambda: getattr(proxy, method)(*args).get(timeout=STOP_TIMEOUT))
 
+    # -- live feeds (mobkat.engine.live_feed) ----------------------------------------------------------------
+    async def subscribe_live(self, name: str) -> str:
+        """Start buffering the observations of the member's open live channel; the subscription's id."""
+        hosted = self.members.get(name)
+        if hosted is None:
+            raise pykka.ActorDeadError(f"member {name} is not on this host any more")
+        proxy = hosted.ref.proxy()
+        channel_id = await asyncio.to_thread(lambda: proxy.live_channel_id().get(timeout=STOP_TIMEOUT))
+        if channel_id is None:
+            raise MobError(f"member {name} has no open live channel; open one with member.live.open()",
+                           details={"member": name})
+        buffer = ObservationBuffer()
+        subscription = uuid.uuid4().hex
+        self.feeds[subscription] = buffer
+        await asyncio.to_thread(lambda: proxy.live_subscribe(channel_id, buffer.add).get(timeout=STOP_TIMEOUT))
+        return subscription
+
+    async def live_observations(self, subscription: str, cursor: int,
+                                wait_s: float) -> tuple[int, list[Any], bool]:
+        """What a driver's feed reads (see ``ObservationBuffer.after``); an ended feed is forgotten once read."""
+        buffer = self.feeds.get(subscription)
+        if buffer is None:
+            return cursor, [], True
+        fresh = await asyncio.to_thread(buffer.after, cursor, min(wait_s, 5.0))
+        if fresh[2]:
+            self.feeds.pop(subscription, None)
+            if buffer.dropped:
+                log.warning("mob %s: a live feed lost %d observations (its reader fell behind)",
+                            self.settings.mob_id, buffer.dropped)
+        return fresh
+
     # -- the host itself ----------------------------------------------------------------------------------
     def ping(self) -> str:
         return node_id()
@@ -183,6 +198,9 @@ class MemberHost:
                 failures.append(f"member {name}: {type(exc).__name__}: {exc}")
                 log.warning("mob %s: member %s failed to stop: %s", self.settings.mob_id, name, exc)
         self.members.clear()
+        for feed in self.feeds.values():
+            feed.end()
+        self.outbox.close()
         self.services.close()
         self.services.store.close()
         failures.extend(self.services.stop_failures)

@@ -6,8 +6,7 @@ It holds the supervisor (roster, wiring, routing, restarts) and the mob's event 
 and flows are the ones of one process. Ray restarts it if its process dies (``max_restarts=-1``): the new
 incarnation finds the stored record and restores the mob as ``mobkat rpc`` does after a restart (members back
 on their sessions at generation + 1, the event log continued). The driver's ``Mob(engine="ray")`` talks to
-it with :meth:`supervise`, :meth:`mob_call` and :meth:`events_after`; member hosts with :meth:`report`,
-:meth:`append_event` and :meth:`call`.
+it with :meth:`supervise`, :meth:`mob_call` and :meth:`events_after`; member hosts with :meth:`take` and :meth:`call`.
 """
 
 from __future__ import annotations
@@ -20,8 +19,7 @@ from typing import Any
 
 from mobkat.engine.member_host import HostSettings
 from mobkat.engine.ray_engine import RayEngine
-from mobkat.errors import InvalidInputError, MobError
-from mobkat.mob.events import EventType
+from mobkat.errors import InvalidInputError
 from mobkat.mob.messages import Envelope
 
 log = logging.getLogger(__name__)
@@ -105,14 +103,20 @@ class MobHead:
         await asyncio.to_thread(self.mob.stop)
 
     # -- the member hosts' calls ----------------------------------------------------------------------------
-    def report(self, message: Any) -> None:
+    def take(self, batch: list[tuple[str, Any, Any]]) -> None:
+        """A burst from a member host (mobkat.engine.head_outbox), in its order: reports go to the supervisor's
+        mailbox, events into the mob's log."""
         supervisor = self.mob._supervisor
-        if supervisor is None:
-            raise MobError(f"mob {self.mob.id} is not running")
-        supervisor.tell(message)
-
-    def append_event(self, type: EventType, fields: dict[str, Any]) -> None:
-        self.mob.events_log.append(type, **fields)
+        for kind, first, second in batch:
+            if kind == "report":
+                if supervisor is not None:
+                    supervisor.tell(first)
+                else:  # the mob is stopping: its members' last reports (a stop, a close) restart nothing
+                    log.debug("mob %s: a report after the stop began: %s", self.mob.id, first)
+            elif kind == "event":
+                self.mob.events_log.append(first, **second)
+            else:
+                log.warning("mob %s: a member host sent an unknown item %r", self.mob.id, kind)
 
     async def call(self, method: str, args: tuple[Any, ...]) -> Any:
         """What a member's comms and mob tools ask the supervisor (``route``, ``peers_of``, …)."""

@@ -12,15 +12,18 @@ import importlib
 import logging
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mobkat.engine.live_feed import RemoteLiveFeed
 from mobkat.engine.member_host import HostSettings
 from mobkat.engine.mob_head import HeadSettings, MobHead
 from mobkat.engine.ray_cluster import NAMESPACE, RayTarget, connect, disconnect, is_loopback
 from mobkat.engine.remote import RemoteFuture, RemoteProxy
 from mobkat.engine.store_spec import StoreSpec
 from mobkat.errors import InvalidInputError, MobError
+from mobkat.live.wire import Observation
 from mobkat.mob.messages import Envelope
 from mobkat.wire.flows import MobRun
 
@@ -57,6 +60,7 @@ class RayLink:
         self._stop = threading.Event()
         self._mirror: threading.Thread | None = None
         self._joined = False
+        self._feeds: list[RemoteLiveFeed] = []
 
     def start(self, settings: HeadSettings) -> RemoteProxy:
         """Join the cluster, start the head (it starts the mob), and begin mirroring its events."""
@@ -106,6 +110,14 @@ class RayLink:
         host, node_id = RemoteFuture(self.head.member_host.remote(name), f"find member {name}").get(timeout)
         return RemoteProxy(host, "call", prefix=(name,), what=f"member {name} (node {node_id[:8]})")
 
+    def subscribe_live(self, name: str, observer: Callable[[Observation], None], timeout: float) -> RemoteLiveFeed:
+        """Stream the member's live observations from its host to ``observer`` (on a thread of this process)."""
+        host, _node = RemoteFuture(self.head.member_host.remote(name), f"find member {name}").get(timeout)
+        subscription = RemoteFuture(host.subscribe_live.remote(name), f"subscribe to {name}").get(timeout)
+        feed = RemoteLiveFeed(host, subscription, name, observer)
+        self._feeds.append(feed)
+        return feed
+
     def placement(self, timeout: float = 30.0) -> dict[str, str]:
         """Member name → id of the Ray node running it now."""
         placed: dict[str, str] = RemoteFuture(self.head.placement.remote(), "placement").get(timeout)
@@ -138,6 +150,8 @@ class RayLink:
                 RemoteFuture(self.head.shutdown.remote(), f"stop mob {self.mob.id}").get(timeout)
         finally:
             self._stop.set()
+            for feed in self._feeds:
+                feed.stop()
             if self._mirror is not None:
                 self._mirror.join(timeout=MIRROR_WAIT_S * 5)
             if self.head is not None:

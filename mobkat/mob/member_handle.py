@@ -43,12 +43,12 @@ class LiveControls:
         return result
 
     def subscribe(self, observer: Callable[[Any], None]) -> None:
-        """Call ``observer`` with every observation of the channel (in-process only: on the Ray engine the channel
-        runs on a node, and its transcripts reach you as mob events)."""
-        if self._member.mob.ray_link is not None:
-            raise MobError(f"member {self._member.name} runs on a Ray node: its live observations reach this process "
-                           "as mob events (user_transcript, transcript_delta, assistant_transcript), not through a "
-                           "subscribed callback (docs/distributed.md)", details={"member": self._member.name})
+        """Call ``observer`` with every observation of the channel. On the Ray engine they are streamed from the
+        member's host and the observer runs on a thread of this process (mobkat.engine.live_feed)."""
+        link = self._member.mob.ray_link
+        if link is not None:
+            link.subscribe_live(self._member.name, observer, self._member.timeout)
+            return
         self._ask("live_subscribe", self._require(), observer)
 
     def status(self) -> ChannelStatus:

@@ -363,10 +363,18 @@ class Supervisor(WiringMixin, pykka.ThreadingActor):
             return
         record.restarts.append(now)
         record.identity = record.identity.next_generation()
-        # only the metadata here: the new member reads the history on its own thread (MemberActor.on_start)
-        session = Session.load(self.services, record.session_id, tools=self._tools(record.profile, record.name),
-                               defer_history=True)
-        record.port = self.engine.start_member(self, session, record.identity, record.profile)
+        try:
+            # only the metadata here: the new member reads the history on its own thread (MemberActor.on_start)
+            session = Session.load(self.services, record.session_id, tools=self._tools(record.profile, record.name),
+                                   defer_history=True)
+            record.port = self.engine.start_member(self, session, record.identity, record.profile)
+        except Exception as exc:  # e.g. no Ray node left that its placement allows: broken, never the supervisor
+            log.warning("mob %s: cannot restart member %s: %s", self.definition.id, record.name, exc)
+            record.status = "broken"
+            self.journal.member(record)
+            self.events.append("member_broken", member=record.name, error=f"cannot restart: {exc}",
+                               restart_failed=True, crash=message.get("error"))
+            return
         self.journal.member(record)
         self.events.append("member_restarted", member=record.name, generation=record.identity.generation,
                            fence_token=record.identity.fence_token, error=message.get("error"))

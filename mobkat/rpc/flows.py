@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mobkat.rpc.mob_directory import HostedMob
+from mobkat.rpc.hosted_mob import HostedMob
 from mobkat.rpc.registry import Call, Family
 from mobkat.wire.flows import (
     FlowCancelResult,

@@ -19,7 +19,8 @@ from mobkat.errors import ChannelNotFoundError, InvalidInputError
 from mobkat.rpc import callback_tools, config_methods, faults, live, mob, session_extras, sessions, streams
 from mobkat.rpc.auth import remote_notice
 from mobkat.rpc.live_ws import LiveWsListener
-from mobkat.rpc.mob_directory import MobDirectory, RayPlacement
+from mobkat.rpc.mob_directory import MobDirectory
+from mobkat.rpc.mob_seats import RayPlacement
 from mobkat.rpc.options import ServerOptions
 from mobkat.rpc.realms import Realm, SessionDirectory, SessionEntry
 from mobkat.rpc.registry import MethodRegistry

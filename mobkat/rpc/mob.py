@@ -32,7 +32,8 @@ from mobkat.mob.lifecycle import next_state
 from mobkat.rpc import live
 from mobkat.rpc.feed import ChannelFeed
 from mobkat.rpc.flows import register_flows
-from mobkat.rpc.mob_directory import HostedMob, MobDirectory
+from mobkat.rpc.hosted_mob import HostedMob
+from mobkat.rpc.mob_directory import MobDirectory
 from mobkat.rpc.mob_extras import register_extras
 from mobkat.rpc.mob_params import (
     CONTROL_STATUS,

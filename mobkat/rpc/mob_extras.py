@@ -16,7 +16,7 @@ from mobkat.errors import MemberExistsError, NotTurnDrivenError, ProfileNotFound
 from mobkat.history import BlockAssistantRow, ToolResultsRow, Usage, UserRow
 from mobkat.mob import member_ops
 from mobkat.mob.mob import Mob
-from mobkat.rpc.mob_directory import HostedMob
+from mobkat.rpc.hosted_mob import HostedMob
 from mobkat.rpc.mob_params import MemberParams, MobIdParams, MobLifecycleParams, SpawnSpec, member_ref
 from mobkat.rpc.registry import Call, Family
 from mobkat.rpc.sessions import run_turn

@@ -40,7 +40,7 @@ from mobkat.wire.session import _Params
 
 if TYPE_CHECKING:
     from mobkat.rpc.host import ServerHost
-    from mobkat.rpc.mob_directory import HostedMob
+    from mobkat.rpc.hosted_mob import HostedMob
 
 Family = Literal["session", "mob"]
 Project = Callable[[EventEnvelope], dict[str, Any] | None]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 
 from mobkat.mob import Mob, MobDefinition
-from mobkat.rpc.mob_directory import HostedMob, read_seat
+from mobkat.rpc.hosted_mob import HostedMob
+from mobkat.rpc.mob_seats import read_seat
 from mobkat.rpc.realms import SessionDirectory
 from mobkat.session import SessionServices
 

@@ -23,7 +23,7 @@ from meerkat import MeerkatClient
 from mobkat.config import MobkatConfig
 from mobkat.mob.member import MemberActor
 from mobkat.rpc.host import ServerHost
-from mobkat.rpc.mob_directory import run_at_most_once
+from mobkat.rpc.mob_seats import run_at_most_once
 from mobkat.rpc.options import ServerOptions
 from mobkat.rpc.realms import Realm
 from mobkat.rpc.tcp import TcpListener
