@@ -179,7 +179,7 @@ class RayEngine:
 
     def _node_lost(self, sentinel: Any) -> None:
         try:
-            sentinel.future().result(0)
+            sentinel.future().result(timeout=10.0)  # ready (ray.wait said so): its error, at once
             error = "its member host ended"
         except Exception as exc:  # ActorDiedError: the node (or the host's process) is gone
             error = f"{type(exc).__name__}"

@@ -14,11 +14,11 @@ ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 60
 
 
-def run_example(name: str) -> list[str]:
+def run_example(name: str, timeout: float = TIMEOUT_S) -> list[str]:
     """Run ``examples/<name>`` with this interpreter and no OpenAI settings; its stdout lines."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_") and k != "MOBKAT_SIMULATOR"}
     done = subprocess.run([sys.executable, str(ROOT / "examples" / name)], capture_output=True, text=True,
-                          timeout=TIMEOUT_S, env=env, cwd=ROOT, check=False)
+                          timeout=timeout, env=env, cwd=ROOT, check=False)
     assert done.returncode == 0, f"{name} exited {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     assert "Traceback" not in done.stderr, done.stderr
     lines = done.stdout.splitlines()
@@ -112,3 +112,18 @@ def test_mob_live_relay() -> None:
     assert "    system_notice   [message] 'Peer message from host:\\nwhat do meerkats eat?'" in researcher
     assert researcher[-1].startswith("    block_assistant [text] 'Tool send_message returned: delivered to host")
     assert lines[-1] == "mob stopped (the host's live channel was closed first)"
+
+
+@pytest.mark.timeout(300)
+def test_mob_on_ray() -> None:
+    """The research team on a two-node Ray cluster: spread, relaying across nodes, and a node lost."""
+    pytest.importorskip("ray")
+    lines = run_example("mob_on_ray.py", timeout=240)
+    placement = section(lines, "placement:")
+    assert len(placement) == 4 and {line.split()[-2] for line in placement} == {"head", "worker"}
+    assert any(line.startswith("relay across the nodes: lead says \"market says: Here is what I found")
+               for line in lines)
+    moved = [line for line in lines if "restarted at generation 1 (node lost: Ray node" in line]
+    assert moved and all("ActorDiedError" in line for line in moved)
+    kept = [line.split() for line in lines if "now on the head node, history" in line]
+    assert kept and all(words[-4] == words[-1] for words in kept)  # rows before == rows after
