@@ -8,7 +8,8 @@ from pathlib import Path
 
 from mobkat.errors import InvalidInputError, SessionNotFoundError
 from mobkat.history import BlockAssistantRow, HistoryRow, ToolResultsRow, row_text, row_to_wire
-from mobkat.store import SessionMeta, SqliteSessionStore
+from mobkat.store import SessionMeta, SessionStore, SqliteSessionStore
+from mobkat.store.spec import StoreSpec
 
 ROLE_WORDS = {"user": "user", "block_assistant": "assistant", "tool_results": "tool result",
               "system": "system", "system_notice": "notice"}
@@ -16,17 +17,29 @@ ROLE_WORDS = {"user": "user", "block_assistant": "assistant", "tool_results": "t
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("history", help="list sessions in a store, or print one session's history")
-    parser.add_argument("db", help="the sessions.db file (mobkat run prints its path)")
+    parser.add_argument("db", help="the sessions.db file (mobkat run prints its path), or a PostgreSQL DSN "
+                                   "(postgresql://user@host/db) with --schema")
+    parser.add_argument("--schema", help="with a PostgreSQL DSN: the schema (a mob's is mob_<id>; default mobkat)")
     parser.add_argument("session", nargs="?", help="a session id, or a mob member name")
     parser.add_argument("--json", action="store_true", help="print rows in their wire shape, one per line")
     parser.set_defaults(func=_history)
 
 
-def _history(args: argparse.Namespace) -> int:
-    path = Path(args.db)
+def open_store(db: str, schema: str | None) -> tuple[SessionStore, str]:
+    """The store ``db`` names (a SQLite file, or a PostgreSQL DSN) and how to name it in messages (no password)."""
+    if db.startswith(("postgresql://", "postgres://")) or "dbname=" in db:
+        spec = StoreSpec(kind="postgres", location=db, schema_name=schema or "mobkat")
+        return spec.open(), spec.describe()
+    if schema is not None:
+        raise InvalidInputError(f"--schema is for a PostgreSQL DSN, not the file {db}")
+    path = Path(db)
     if not path.is_file():
         raise InvalidInputError(f"{path}: no such store file (mobkat run prints where histories are stored)")
-    store = SqliteSessionStore(path)
+    return SqliteSessionStore(path), str(path)
+
+
+def _history(args: argparse.Namespace) -> int:
+    store, path = open_store(args.db, args.schema)
     try:
         sessions = store.list_sessions(include_archived=True)
         if args.session is None:

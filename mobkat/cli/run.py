@@ -71,7 +71,9 @@ def _store_label(mob: Mob) -> str:
     """Where the histories are: the SQLite file, or the PostgreSQL server (never its password)."""
     store = mob.services.store
     path = getattr(store, "path", None)
-    return str(path) if path is not None else str(getattr(store, "location", type(store).__name__))
+    if path is not None:
+        return str(path)
+    return str(getattr(store, "location", type(store).__name__))
 
 
 def _state_root(arg: str | None) -> Path:
@@ -134,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
         driver.settle()
         if watch.fatal.is_set():
             print(f"mobkat run: error: {watch.fatal_line}", file=sys.stderr, flush=True)
-        lines = summary(mob, driver.recorders, _store_label(mob))
+        lines = summary(mob, driver.recorders, _store_label(mob), getattr(mob.services.store, "schema", None))
     printer.join()
     for line in lines:
         print(line)

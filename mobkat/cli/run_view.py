@@ -100,9 +100,11 @@ class AudioRecorder:
             return path
 
 
-def summary(mob: Mob, recorders: list[AudioRecorder], store_path: str) -> list[str]:
-    """Closing lines: where histories are, how long each is, which audio files were written."""
-    lines = [f"histories: {store_path}  (read one: mobkat history {store_path} MEMBER)"]
+def summary(mob: Mob, recorders: list[AudioRecorder], store_path: str, schema: str | None = None) -> list[str]:
+    """Closing lines: where histories are (``schema``: a PostgreSQL one), how long each is, which audio files
+    were written."""
+    read = f"mobkat history {store_path} MEMBER" + (f" --schema {schema}" if schema else "")
+    lines = [f"histories: {store_path}{f' (schema {schema})' if schema else ''}  (read one: {read})"]
     for info in mob.members():
         rows = mob.member(info["name"]).history()
         lines.append(f"  {info['name']}: session {info['session_id']} ({len(rows)} rows)")

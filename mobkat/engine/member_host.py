@@ -21,7 +21,6 @@ import pykka
 
 from mobkat.engine.head_outbox import FlushingProxy, HeadEvents, HeadMailbox, HeadOutbox
 from mobkat.engine.live_feed import ObservationBuffer
-from mobkat.engine.store_spec import StoreSpec
 from mobkat.errors import MobError
 from mobkat.live.channel import ReconnectPolicy
 from mobkat.mob.definition import MobDefinition
@@ -32,6 +31,7 @@ from mobkat.mob.member import MemberActor, OpenLive
 from mobkat.mob.member_tools import member_tools
 from mobkat.mob.messages import Envelope
 from mobkat.session import Session, SessionServices
+from mobkat.store.spec import StoreSpec
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 20.0

@@ -21,10 +21,10 @@ from mobkat.engine.member_host import HostSettings
 from mobkat.engine.mob_head import HeadSettings, MobHead
 from mobkat.engine.ray_cluster import NAMESPACE, RayTarget, connect, disconnect, is_loopback
 from mobkat.engine.remote import RemoteFuture, RemoteProxy
-from mobkat.engine.store_spec import StoreSpec
 from mobkat.errors import InvalidInputError, MobError
 from mobkat.live.wire import Observation
 from mobkat.mob.messages import Envelope
+from mobkat.store.spec import StoreSpec, mob_schema
 from mobkat.wire.flows import MobRun
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def store_spec_for(mob_id: str, state_root: Path | None, store_dsn: str | None, 
     """PostgreSQL when a DSN is given; else one SQLite file under the state root (a local cluster, or nodes
     sharing that filesystem); with neither, a new temporary directory, for a cluster on this machine only."""
     if store_dsn:
-        return StoreSpec(kind="postgres", location=store_dsn, schema_name=f"mob_{mob_id}".lower()[:63])
+        return StoreSpec(kind="postgres", location=store_dsn, schema_name=mob_schema(mob_id))
     if state_root is None:
         if target.address != "local" and not is_loopback(target.address):
             raise InvalidInputError(

@@ -34,6 +34,7 @@ from mobkat.session import SessionServices
 from mobkat.simulator import Simulator
 from mobkat.store import MemorySessionStore, SessionStore, SqliteSessionStore
 from mobkat.store.mob_records import MobRecordStore
+from mobkat.store.spec import StoreSpec, mob_schema
 
 if TYPE_CHECKING:
     from mobkat.engine.ray_cluster import RayTarget
@@ -151,8 +152,12 @@ class Mob(LifecycleMixin, FlowsMixin):
                 self._start_on_ray(self._ray_target)
                 return self
             if self._given_services is None:
-                self._store = (SqliteSessionStore(self._state_root / self.id / "sessions.db")
-                               if self._state_root is not None else MemorySessionStore())
+                if self._store_dsn:  # PostgreSQL, one schema per mob (as on the Ray engine)
+                    self._store = StoreSpec(kind="postgres", location=self._store_dsn,
+                                            schema_name=mob_schema(self.id)).open()
+                else:
+                    self._store = (SqliteSessionStore(self._state_root / self.id / "sessions.db")
+                                   if self._state_root is not None else MemorySessionStore())
                 self.services = SessionServices(store=self._store, simulator_base_url=self._own_simulator())
             self.services.start()
             restoring = self._open_records()

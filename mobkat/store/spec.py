@@ -10,6 +10,11 @@ from pydantic import BaseModel, ConfigDict
 from mobkat.store import SessionStore, SqliteSessionStore
 
 
+def mob_schema(mob_id: str) -> str:
+    """The PostgreSQL schema of a mob's histories (``mob_<id>``, lower case, at most 63 characters)."""
+    return f"mob_{mob_id}".lower()[:63]
+
+
 class StoreSpec(BaseModel):
     """``sqlite`` (a file every node can open: one machine, or a shared filesystem) or ``postgres`` (a DSN)."""
 
@@ -38,4 +43,4 @@ class StoreSpec(BaseModel):
     __str__ = __repr__
 
 
-__all__ = ["StoreSpec"]
+__all__ = ["StoreSpec", "mob_schema"]
