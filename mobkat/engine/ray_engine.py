@@ -103,9 +103,11 @@ class RayEngine:
         self._supervisor = supervisor.actor_ref
         pins = self.settings.definition.profile(profile).placement
         with self._lock:
+            for name in [name for name, port in self._ports.items() if not port.alive]:
+                del self._ports[name]  # stopped or lost incarnations: nothing is kept of them
             load: dict[str, int] = {}
             for port in self._ports.values():
-                if port.alive and port.name != identity.name:
+                if port.name != identity.name:
                     load[port.node_id] = load.get(port.node_id, 0) + 1
         node = choose_node(self._alive_nodes(), pins, load, member=identity.name)
         host = self._host(node.node_id)
@@ -194,9 +196,14 @@ class RayEngine:
                     node_id[:8], error, len(gone))
         supervisor = self._supervisor
         for port in gone:
-            if supervisor is not None:
+            if supervisor is None:
+                break
+            try:
                 supervisor.tell({"member_crashed": port.name, "fence": port.fence,
                                  "error": f"node lost: Ray node {node_id[:8]} ({error})"})
+            except pykka.ActorDeadError:  # the mob is stopping: nothing restarts any more
+                log.info("mob %s: node %s lost while the mob stops", self.settings.mob_id, node_id[:8])
+                break
 
 
 __all__ = ["RayEngine", "RayPort"]
