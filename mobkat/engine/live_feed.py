@@ -99,7 +99,9 @@ class RemoteLiveFeed:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=POLL_WAIT_S * 3)
+        self._thread.join(timeout=30.0)
+        if self._thread.is_alive():
+            log.warning("member %s: its live feed is still in a Ray call after 30 s", self._member)
 
 
 __all__ = ["FEED_CAPACITY", "ObservationBuffer", "RemoteLiveFeed"]

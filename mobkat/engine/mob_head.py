@@ -23,10 +23,12 @@ from mobkat.errors import InvalidInputError
 from mobkat.mob.messages import Envelope
 
 log = logging.getLogger(__name__)
-ASK_TIMEOUT = 60.0
+ASK_TIMEOUT = 150.0
+"""A cap, not a delay: a spawn may wait for a member host's worker process to start on its node (up to 120 s)."""
 MOB_CALLS = frozenset({"lifecycle"})
-FLOW_CALLS = frozenset({"flows", "run_flow", "status", "cancel", "wait", "active", "stop"})
 """The ``Mob`` methods a driver may call on its head by name (anything else is refused)."""
+FLOW_CALLS = frozenset({"flows", "run_flow", "status", "cancel", "wait", "active", "stop"})
+"""The flow engine's methods a driver may call (``Mob.run_flow`` and friends)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class MobHead:
             restarted = bool(context.was_current_actor_reconstructed)
         self.services = SessionServices(store=host.store.open(), simulator_base_url=host.simulator_base_url)
         self.engine = RayEngine(host, context.current_actor)
-        self.mob = Mob(host.definition, services=self.services, state_root=settings.state_root,
+        self.mob = Mob(host.definition, services=self.services, state_root=settings.state_root, ask_timeout=ASK_TIMEOUT,
                        inbox_capacity=settings.inbox_capacity, tool_timeout_s=host.tool_timeout_s,
                        delivery_attempts=host.delivery_attempts, reconnect=host.reconnect,
                        fresh=settings.fresh and not restarted, member_engine=self.engine)

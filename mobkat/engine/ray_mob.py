@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 HEAD_START_TIMEOUT = 180.0
+SPAWN_TIMEOUT_S = 150.0
+"""A spawn may wait for a member host's worker process to start on its node (the engine allows it 120 s)."""
+LEAVE_TIMEOUT_S = 30.0
 MIRROR_WAIT_S = 1.0
 
 
@@ -149,14 +152,20 @@ class RayLink:
             if self.head is not None:
                 RemoteFuture(self.head.shutdown.remote(), f"stop mob {self.mob.id}").get(timeout)
         finally:
+            # The head goes first: a call of this process's threads waiting on it then fails at once, so every
+            # thread is done with Ray before this process leaves the cluster (Ray aborts a process that shuts
+            # its connection down under a thread still in a call).
             self._stop.set()
-            for feed in self._feeds:
-                feed.stop()
-            if self._mirror is not None:
-                self._mirror.join(timeout=MIRROR_WAIT_S * 5)
             if self.head is not None:
                 ray.kill(self.head, no_restart=True)
                 self.head = None
+            for feed in self._feeds:
+                feed.stop()
+            if self._mirror is not None:
+                self._mirror.join(timeout=LEAVE_TIMEOUT_S)
+                if self._mirror.is_alive():
+                    log.warning("mob %s: the event mirror is still in a Ray call after %g s", self.mob.id,
+                                LEAVE_TIMEOUT_S)
             if self._joined:
                 self._joined = False
                 disconnect()

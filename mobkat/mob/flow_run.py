@@ -169,7 +169,8 @@ class RunExecution:
         ``flow_owned``), as upstream does; later steps and runs reuse it."""
         name = f"{FLOW_MEMBER_PREFIX}{role}"
         try:
-            self.mob._supervise("spawn", role, name, None, 0, "turn_driven", {"flow_owned": "true"}, True)
+            self.mob._supervise("spawn", role, name, None, 0, "turn_driven", {"flow_owned": "true"}, True,
+                                timeout=self.mob._spawn_timeout())
         except MobkatError as exc:
             raise StepFault("insufficient_targets", f"no active member has role {role!r}, and provisioning "
                                                     f"{name} failed: {exc}") from None

@@ -259,6 +259,14 @@ class Mob(LifecycleMixin, FlowsMixin):
             raise MobError(f"mob {self.id} is not running; call start() first")
         return getattr(proxy, method)(*args).get(timeout=timeout or self.ask_timeout)
 
+    def _spawn_timeout(self) -> float:
+        """How long a spawn may take: on Ray it may start a member host's worker process on a node first."""
+        if self._ray_target is None:
+            return self.ask_timeout
+        from mobkat.engine.ray_mob import SPAWN_TIMEOUT_S
+
+        return max(self.ask_timeout, SPAWN_TIMEOUT_S)
+
     def _member_proxy(self, name: str) -> pykka.ActorProxy[MemberActor]:
         if self._ray is not None:  # on its member host, wherever its current incarnation runs
             remote: Any = self._ray.member(name, self.ask_timeout)
@@ -276,7 +284,8 @@ class Mob(LifecycleMixin, FlowsMixin):
 
         ``runtime_mode`` overrides the profile's; ``labels`` are the member's (also on its session)."""
         self._require_running("spawn")
-        view: dict[str, Any] = self._supervise("spawn", profile, name, initial_message, 0, runtime_mode, labels)
+        view: dict[str, Any] = self._supervise("spawn", profile, name, initial_message, 0, runtime_mode, labels,
+                                               timeout=self._spawn_timeout())
         return str(view["name"])
 
     def spawn_members(self) -> list[str]:
@@ -291,7 +300,7 @@ class Mob(LifecycleMixin, FlowsMixin):
 
     def respawn(self, name: str, initial_message: str | None = None) -> dict[str, Any]:
         self._require_running("respawn")
-        view: dict[str, Any] = self._supervise("respawn", name, initial_message)
+        view: dict[str, Any] = self._supervise("respawn", name, initial_message, timeout=self._spawn_timeout())
         return view
 
     def wire(self, a: str, b: str) -> bool:
