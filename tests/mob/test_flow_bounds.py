@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ from mobkat.errors import FlowRunLimitError, InvalidInputError, MobkatError
 from mobkat.mob import Mob, MobDefinition
 from mobkat.mob.flow_engine import MAX_ACTIVE_FLOW_RUNS, MAX_FINISHED_FLOW_RUNS
 from mobkat.session import SessionServices
-from mobkat.simulator import Simulator, ToolRule
 from mobkat.store.flow_runs import MemoryFlowRunStore, SqliteFlowRunStore
 from mobkat.wire.flows import MobRun
 from tests.mob import mob_tools
@@ -27,14 +25,6 @@ ANY = {"type": "any"}
 FLOWS = {"main": {"steps": {"go": {"role": "lead", "message": "Go {{ params.prompt }}.", "collection_policy": ANY}}},
          "slow": {"steps": {"wait": {"role": "worker", "message": "slow job {{ params.prompt }}",
                                      "collection_policy": ANY, "timeout_ms": 60000}}}}
-
-
-@pytest.fixture
-def gate(simulator: Simulator) -> Iterator[None]:
-    simulator.add_tool_rule(ToolRule(pattern=r"slow job (\w+)", tool="wait_gate", arguments={"label": "{1}"}))
-    mob_tools.reset()
-    yield
-    mob_tools.GATE.set()
 
 
 def team(services: SessionServices, **options: Any) -> Mob:

@@ -4,7 +4,6 @@ schemas, conditions, cancel, a member crash in the middle of a step, and runs le
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ from mobkat.errors import FlowNotFoundError, InvalidInputError, MobkatError
 from mobkat.history import UserRow
 from mobkat.mob import Mob, MobDefinition
 from mobkat.session import SessionServices
-from mobkat.simulator import Simulator, ToolRule
 from mobkat.store.flow_runs import SERVER_RESTARTED, SqliteFlowRunStore
 from mobkat.wire.flows import MobRun, StepLedgerEntry
 from tests.mob import mob_tools
@@ -27,14 +25,6 @@ ANY = {"type": "any"}
 def definition(flows: dict[str, Any], **profiles: dict[str, Any]) -> MobDefinition:
     return MobDefinition.from_dict({"id": "team", "profiles": profiles or {"lead": TEXT, "worker": TEXT},
                                     "flows": flows})
-
-
-@pytest.fixture
-def gate(simulator: Simulator) -> Iterator[None]:
-    simulator.add_tool_rule(ToolRule(pattern=r"slow job (\w+)", tool="wait_gate", arguments={"label": "{1}"}))
-    mob_tools.reset()
-    yield
-    mob_tools.GATE.set()
 
 
 def start(services: SessionServices, flows: dict[str, Any], members: dict[str, str],
