@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from mobkat.errors import InvalidInputError
 from mobkat.history import SystemNoticeRow
+from mobkat.ids import new_message_id
 
 PeerKind = Literal["message", "request", "response", "lifecycle"]
 HandlingMode = Literal["queue", "steer"]
@@ -17,27 +16,6 @@ ResponseStatus = Literal["accepted", "completed", "failed"]
 _KINDS = frozenset(get_args(PeerKind))
 _MODES = frozenset(get_args(HandlingMode))
 _STATUSES = frozenset(get_args(ResponseStatus))
-
-_ID_PREFIX = os.urandom(8).hex()
-_ID_COUNTER = itertools.count(int.from_bytes(os.urandom(4), "big") << 20)
-
-
-def _new_id_source() -> None:
-    """A new random prefix (and counter) for a forked child: it must not hand out its parent's next ids. Message
-    ids are compared across processes: a restarted member acknowledges a redelivered message its history holds."""
-    global _ID_PREFIX, _ID_COUNTER
-    _ID_PREFIX = os.urandom(8).hex()
-    _ID_COUNTER = itertools.count(int.from_bytes(os.urandom(4), "big") << 20)
-
-
-os.register_at_fork(after_in_child=_new_id_source)
-
-
-def new_message_id() -> str:
-    """32 hex digits: a random per-process prefix (new in a forked child too) and a counter. Unique like
-    ``uuid4().hex``, but it makes no system call per message (``os.urandom`` releases the GIL, which let other
-    threads stall the sender)."""
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 @dataclass(slots=True)

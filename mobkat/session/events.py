@@ -12,9 +12,9 @@ import itertools
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 
+from mobkat.ids import new_event_id
 from mobkat.wire.events import EventEnvelope, EventSource
 from mobkat.wire.events import EventType as EventType
 from mobkat.wire.events import SessionEvent as SessionEvent
@@ -83,7 +83,7 @@ class EventHub:
         with self._lock:
             seq = self._seq.get(session_id, 0) + 1
             self._seq[session_id] = seq
-        return EventEnvelope(event_id=str(uuid.uuid4()), source=EventSource(type="session", session_id=session_id),
+        return EventEnvelope(event_id=new_event_id(), source=EventSource(type="session", session_id=session_id),
                              seq=seq, timestamp_ms=int(time.time() * 1000), payload=payload)
 
     def publish(self, session_id: str, payload: SessionEvent) -> EventEnvelope:

@@ -63,6 +63,7 @@ class SimulatorStats:
         self._chat_requests: deque[dict[str, Any]] = deque(maxlen=None if record_frames else RECENT_CHAT_REQUESTS)
         self._frames_sent = 0
         self._chat_served: deque[ChatServed] = deque(maxlen=None if record_frames else RECENT_CLIENT_EVENTS)
+        self._chats_served = 0
         self._chat_streams_cut = 0
 
     # -- read side -----------------------------------------------------------------------
@@ -121,6 +122,23 @@ class SimulatorStats:
         with self._changed:
             return list(self._chat_served)
 
+    @property
+    def chats_served(self) -> int:
+        """How many chat completion requests were served to the end so far (counted even past the kept records)."""
+        with self._changed:
+            return self._chats_served
+
+    def chat_served_number(self, number: int, timeout: float = 10.0) -> ChatServed:
+        """The server-side timing of the ``number``-th request served (1, 2, ...), once it is recorded: a client has
+        its answer's last byte a moment before the simulator's thread records it. ``TimeoutError`` if it is not."""
+        if not self.wait_for(lambda stats: stats._chats_served >= number, timeout):
+            raise TimeoutError(f"the simulator has not served chat request {number} (served: {self.chats_served})")
+        with self._changed:
+            back = self._chats_served - number
+            if back >= len(self._chat_served):
+                raise LookupError(f"chat request {number} is no longer kept (served: {self._chats_served})")
+            return self._chat_served[-1 - back]
+
     def wait_for(self, predicate: Callable[[SimulatorStats], bool], timeout: float = 10.0) -> bool:
         """Block until ``predicate(stats)`` holds (re-checked on every change); False on timeout."""
         deadline = time.monotonic() + timeout
@@ -165,6 +183,7 @@ class SimulatorStats:
     def chat_done(self, record: ChatServed) -> None:
         with self._changed:
             self._chat_served.append(record)
+            self._chats_served += 1
             self._changed.notify_all()
 
     @property
