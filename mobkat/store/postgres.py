@@ -5,6 +5,7 @@ can be picked up on another host (issue #16). Rows and metadata are the same msg
 the SQLite store, with the same turn digest and ``turn_id`` idempotency. A commit locks its
 session's row (``SELECT ... FOR UPDATE``), so concurrent commits to one session, from any number of
 threads or hosts, queue up and each turn stays whole. Needs the ``postgres`` extra (psycopg 3).
+The store algorithm is ``SqlSessionStore``'s; this module sets up the schema and runs its transactions.
 """
 
 from __future__ import annotations
@@ -12,29 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from mobkat.errors import CorruptRecordError, InvalidInputError, StoreError
-from mobkat.history import HistoryRow, utc_now
-from mobkat.store.base import (
-    CommittedTurn,
-    SessionMeta,
-    check_page,
-    check_turn_input,
-    decode_meta,
-    decode_row,
-    duplicate,
-    encode_meta,
-    encode_row,
-    fresh_meta,
-    merge_meta,
-    not_found,
-    reused_turn_id,
-    turn_digest,
-)
+from mobkat.errors import InvalidInputError, StoreError
 from mobkat.store.postgres_pool import ConnectionPool
+from mobkat.store.sql_session_store import BeforeCommitHook as BeforeCommitHook  # re-exported
+from mobkat.store.sql_session_store import SqlDialect, SqlSessionStore
 
 if TYPE_CHECKING:
     import psycopg
@@ -45,8 +31,6 @@ TABLES = frozenset({"sessions", "messages", "turns", "schema_version"})
 SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,62}")
 NEEDS_EXTRA = "the PostgreSQL session store needs psycopg 3: pip install 'mobkat[postgres]'"
 log = logging.getLogger(__name__)
-
-BeforeCommitHook = Callable[[str, int], None]
 
 # ``{s}`` is the quoted schema. Text keys sort bytewise (COLLATE "C"), exactly as in SQLite.
 _SCHEMA = (
@@ -103,7 +87,7 @@ def describe_dsn(dsn: str) -> str:
     return f"postgresql://{f'{user}@' if user else ''}{host}:{params.get('port') or 5432}/{params.get('dbname') or ''}"
 
 
-class PostgresSessionStore:
+class PostgresSessionStore(SqlSessionStore):
     """``SessionStore`` in a PostgreSQL schema; safe across threads, processes and hosts sharing the database.
 
     ``dsn`` is a libpq connection string or URI (``postgresql://user@host/db``); ``schema`` holds the tables
@@ -137,7 +121,8 @@ class PostgresSessionStore:
         self._dsn = dsn
         self._s = f'"{schema}"'
         self._connect_timeout = max(2, round(connect_timeout_s))
-        self._before_commit = _before_commit
+        super().__init__(SqlDialect(tables=f"{self._s}.", param="%s", lock=" FOR UPDATE", no_limit=None,
+                                    location=f"{self.location} {schema}.", log=log), _before_commit)
         self._what = f"session store {self.location} (schema {schema})"
         self._pool = ConnectionPool(self._connect, size=max_connections, wait_s=pool_wait_s, what=self._what)
         try:
@@ -145,12 +130,6 @@ class PostgresSessionStore:
         except BaseException:
             self._pool.close()
             raise
-
-    def __enter__(self) -> PostgresSessionStore:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     # --- connections and transactions ----------------------------------------------------------
 
@@ -211,152 +190,6 @@ class PostgresSessionStore:
             if version != SCHEMA_VERSION:
                 cur.execute(f"DELETE FROM {s}.schema_version")
                 cur.execute(f"INSERT INTO {s}.schema_version (version) VALUES (%s)", (SCHEMA_VERSION,))
-
-    def _meta_in(self, cur: psycopg.Cursor[tuple[Any, ...]], session_id: str) -> tuple[SessionMeta, int]:
-        """The metadata and message count of a session, its row locked until the transaction ends."""
-        found = cur.execute(f"SELECT meta, message_count FROM {self._s}.sessions WHERE id = %s FOR UPDATE",
-                            (session_id,)).fetchone()
-        if found is None:
-            raise not_found(session_id)
-        return self._meta_of(session_id, found[0]), int(found[1])
-
-    def _write_meta(self, cur: psycopg.Cursor[tuple[Any, ...]], meta: SessionMeta, message_count: int) -> None:
-        cur.execute(
-            f"UPDATE {self._s}.sessions SET archived = %s, turn_count = %s, message_count = %s, meta = %s"
-            " WHERE id = %s",
-            (meta.archived, meta.turn_count, message_count, encode_meta(meta), meta.session_id),
-        )
-
-    def _meta_of(self, session_id: str, blob: bytes) -> SessionMeta:
-        return decode_meta(bytes(blob), session_id=session_id,
-                           where=f"{self.location} {self.schema}.sessions[{session_id!r}]")
-
-    # --- sessions ---------------------------------------------------------------------------
-
-    def create_session(self, meta: SessionMeta) -> None:
-        """Add a new session; an existing ``session_id`` raises ``StoreError``."""
-        meta = fresh_meta(meta)
-        with self._transaction("create_session") as cur:
-            cur.execute(
-                f"INSERT INTO {self._s}.sessions (id, created_at, archived, turn_count, message_count, meta)"
-                " VALUES (%s, %s, %s, 0, 0, %s) ON CONFLICT (id) DO NOTHING",
-                (meta.session_id, meta.created_at, meta.archived, encode_meta(meta)),
-            )
-            if cur.rowcount != 1:
-                raise duplicate(meta.session_id)
-
-    def get_session(self, session_id: str) -> SessionMeta | None:
-        """The session's metadata, or ``None`` if there is no such session."""
-        with self._reading("get_session") as cur:
-            found = cur.execute(f"SELECT meta FROM {self._s}.sessions WHERE id = %s", (session_id,)).fetchone()
-        if found is None:
-            return None
-        return self._meta_of(session_id, found[0])
-
-    def update_session(self, meta: SessionMeta) -> None:
-        """Replace the caller-owned fields of a session's metadata."""
-        with self._transaction("update_session") as cur:
-            stored, message_count = self._meta_in(cur, meta.session_id)
-            self._write_meta(cur, merge_meta(stored, meta, turn_count=stored.turn_count), message_count)
-
-    def list_sessions(self, *, include_archived: bool = False) -> list[SessionMeta]:
-        """All sessions ordered by ``created_at``, then ``session_id``."""
-        where = "" if include_archived else " WHERE NOT archived"
-        with self._reading("list_sessions") as cur:
-            found = cur.execute(f"SELECT id, meta FROM {self._s}.sessions{where} ORDER BY created_at, id").fetchall()
-        metas = []
-        for session_id, blob in found:
-            try:
-                metas.append(self._meta_of(session_id, blob))
-            except CorruptRecordError as exc:  # that session only: the others are listed
-                log.warning("session store: leaving session %s out of the list: %s", session_id, exc.message)
-        return metas
-
-    def archive_session(self, session_id: str) -> None:
-        """Mark a session archived (idempotent)."""
-        with self._transaction("archive_session") as cur:
-            stored, message_count = self._meta_in(cur, session_id)
-            if not stored.archived:
-                archived = stored.model_copy(update={"archived": True, "updated_at": utc_now()})
-                self._write_meta(cur, archived, message_count)
-
-    # --- history ----------------------------------------------------------------------------
-
-    def commit_turn(
-        self,
-        session_id: str,
-        rows: Sequence[HistoryRow],
-        *,
-        meta: SessionMeta | None = None,
-        turn_id: str | None = None,
-    ) -> CommittedTurn:
-        """Append all rows of one turn in one transaction (idempotent per ``turn_id``)."""
-        check_turn_input(session_id, rows, meta, turn_id)
-        encoded = [encode_row(row) for row in rows]
-        digest = turn_digest(encoded)
-        s = self._s
-        with self._transaction("commit_turn") as cur:
-            stored, first_seq = self._meta_in(cur, session_id)  # locks the session: commits to it queue here
-            if turn_id is not None:
-                earlier = self._earlier_turn(cur, session_id, turn_id, digest)
-                if earlier is not None:
-                    return earlier
-            turn_index = stored.turn_count
-            cur.executemany(
-                f"INSERT INTO {s}.messages (session_id, seq, turn_index, row) VALUES (%s, %s, %s, %s)",
-                [(session_id, first_seq + i, turn_index, blob) for i, blob in enumerate(encoded)],
-            )
-            cur.execute(
-                f"INSERT INTO {s}.turns (session_id, turn_index, turn_id, first_seq, row_count, digest,"
-                " committed_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (session_id, turn_index, turn_id, first_seq, len(encoded), digest, utc_now()),
-            )
-            message_count = first_seq + len(encoded)
-            self._write_meta(cur, merge_meta(stored, meta, turn_count=turn_index + 1), message_count)
-            if self._before_commit is not None:
-                self._before_commit(session_id, turn_index)
-        return CommittedTurn(session_id=session_id, turn_index=turn_index, message_count=message_count)
-
-    def _earlier_turn(
-        self, cur: psycopg.Cursor[tuple[Any, ...]], session_id: str, turn_id: str, digest: bytes
-    ) -> CommittedTurn | None:
-        found = cur.execute(
-            f"SELECT turn_index, first_seq, row_count, digest FROM {self._s}.turns"
-            " WHERE session_id = %s AND turn_id = %s",
-            (session_id, turn_id),
-        ).fetchone()
-        if found is None:
-            return None
-        turn_index, first_seq, row_count, first_digest = found
-        if bytes(first_digest) != digest:
-            raise reused_turn_id(session_id, turn_id)
-        return CommittedTurn(session_id=session_id, turn_index=turn_index, message_count=first_seq + row_count)
-
-    def history(self, session_id: str, *, offset: int = 0, limit: int | None = None) -> list[HistoryRow]:
-        """Committed rows in order, from ``offset``, at most ``limit`` of them."""
-        check_page(offset, limit)
-        with self._reading("history") as cur:
-            # seq runs 0, 1, 2, ... per session: a range on the primary key (LIMIT NULL is no limit).
-            found = cur.execute(
-                f"SELECT seq, row FROM {self._s}.messages WHERE session_id = %s AND seq >= %s ORDER BY seq LIMIT %s",
-                (session_id, offset, limit),
-            ).fetchall()
-            # Sessions are never deleted, so an existence check after the read is race-free.
-            if not found and not cur.execute(f"SELECT 1 FROM {self._s}.sessions WHERE id = %s",
-                                             (session_id,)).fetchone():
-                raise not_found(session_id)
-        return [decode_row(bytes(blob), session_id=session_id, index=seq,
-                           where=f"{self.location} {self.schema}.messages[{session_id!r}, {seq}]")
-                for seq, blob in found]
-
-    def message_count(self, session_id: str) -> int:
-        """Number of committed rows in the session's history."""
-        with self._reading("message_count") as cur:
-            found = cur.execute(f"SELECT message_count FROM {self._s}.sessions WHERE id = %s",
-                                (session_id,)).fetchone()
-        if found is None:
-            raise not_found(session_id)
-        return int(found[0])
 
     def close(self) -> None:
         """Close the connections; later calls raise ``StoreError``. Closing twice is harmless."""
