@@ -96,6 +96,12 @@ class RestartPolicy(BaseModel):
     within_s: Seconds = 60.0
 
 
+MAX_PLACEMENT_ENTRIES = 32
+PlacementKey = Annotated[str, Field(min_length=1, max_length=128)]
+PlacementValue = Annotated[str, Field(max_length=256)]
+ResourceAmount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
 class Placement(BaseModel):
     """``[profiles.<name>.placement]``: which Ray nodes may host the role's members (the Ray engine only;
     the in-process engine ignores it). A node qualifies when it has every listed resource (at least the
@@ -104,8 +110,8 @@ class Placement(BaseModel):
 
     model_config = _STRICT
 
-    resources: dict[str, float] = Field(default_factory=dict)
-    labels: dict[str, str] = Field(default_factory=dict)
+    resources: dict[PlacementKey, ResourceAmount] = Field(default_factory=dict, max_length=MAX_PLACEMENT_ENTRIES)
+    labels: dict[PlacementKey, PlacementValue] = Field(default_factory=dict, max_length=MAX_PLACEMENT_ENTRIES)
 
 
 class Profile(BaseModel):

@@ -326,3 +326,37 @@ def test_mobkat_validate_refuses_the_deep_key(tree: Tree) -> None:
                           text=True, timeout=60, env=server_env(), preexec_fn=_limit_memory)
     assert done.returncode == 1
     assert "deep.toml:2: keys and values nest too deeply" in done.stderr
+
+
+# -- 4. placement (the Ray engine's node filters) --------------------------------------------------------------
+def placed(mob_id: str, placement: dict[str, Any]) -> dict[str, Any]:
+    return {"id": mob_id, "profiles": {"worker": {**TEXT, "placement": placement}}}
+
+
+@pytest.mark.parametrize(("placement", "key", "problem"), [
+    ({"resources": {"gpu": float("nan")}}, "profiles.worker.placement.resources.gpu", "finite number"),
+    ({"resources": {"gpu": float("inf")}}, "profiles.worker.placement.resources.gpu", "finite number"),
+    ({"resources": {"gpu": -1}}, "profiles.worker.placement.resources.gpu", "greater than or equal to 0"),
+    ({"resources": {"gpu": "1"}}, "profiles.worker.placement.resources.gpu", "expected a number, got string '1'"),
+    ({"labels": {f"l{i}": "x" for i in range(10_000)}}, "profiles.worker.placement.labels", "at most 32 items"),
+    ({"labels": {"zone": "x" * 100_000}}, "profiles.worker.placement.labels.zone", "at most 256 characters"),
+    ({"labels": {"": "x"}}, 'profiles.worker.placement.labels.""', "invalid key '': expected a non-empty string"),
+    ({"pin": "node-1"}, "profiles.worker.placement.pin", "unknown key 'pin' (known keys: labels, resources)"),
+])
+def test_a_hostile_placement_is_a_typed_error_naming_its_key(bare: GuardedServer, placement: dict[str, Any],
+                                                            key: str, problem: str) -> None:
+    """A definition's placement is only a filter over the nodes (no code, no files), yet a client's values are
+    bounded and checked like every other field: each bad one is refused at ``mob/create``, naming its key."""
+    async def body(wire: Wire) -> None:
+        refused = await wire.error("mob/create", {"definition": placed("pinned", placement)})
+        assert refused["code"] == -32602, refused
+        assert refused["message"].startswith(f"<json>: {key}"), refused["message"][:300]
+        assert problem in refused["message"], refused["message"][:300]
+        assert len(refused["message"]) < 2_000  # the refusal does not echo a 100 KB value back
+        assert (await wire.result("mob/list"))["mobs"] == []
+        ok = await wire.result("mob/create", {"definition": placed("fine", {"resources": {"gpu": 1},
+                                                                            "labels": {"zone": "a"}})})
+        assert ok == {"mob_id": "fine"}  # the server goes on; a sane placement is accepted (and unused in-process)
+        await wire.result("mob/destroy", {"mob_id": "fine"})
+
+    drive(bare, body)
