@@ -6,6 +6,12 @@ sandbox) the driver then waits for a GCS that is not there. For a local cluster 
 address mobkat keeps everything on 127.0.0.1: it sets ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (Ray then takes
 the loopback address as the node's address and probes nothing) before Ray is imported, and passes
 ``_node_ip_address``. Token authentication, on by default in Ray 2.60, is left as Ray sets it.
+
+Ray also answers SIGTERM first with abseil's failure-signal handler, which arms a 3-second ``SIGALRM`` that
+aborts the process (ray-project/ray#64830): a clean stop of a mob on Ray that takes longer (a busy machine)
+ended in SIGABRT. Whoever handles SIGTERM in a process that joined Ray cancels that alarm first
+(:func:`cancel_abort_timer`); after a ``ray.init`` on the main thread, :func:`connect` wraps Ray's own handler
+so.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import importlib
 import logging
 import os
 import re
+import signal
 import threading
 from dataclasses import dataclass
 from types import ModuleType
@@ -88,8 +95,29 @@ def connect(target: RayTarget, *, num_cpus: int | None = None) -> ModuleType:
             _users -= 1
             raise
         _started_here = target.address == "local"
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _abort_timer_cancelled(signal.getsignal(signal.SIGTERM)))
         log.info("joined Ray cluster at %s", target.address)
         return ray
+
+
+def cancel_abort_timer() -> None:
+    """Cancel the abort that Ray's failure-signal handler set up on SIGTERM (a pending ``alarm``): call it first
+    in a SIGTERM handler of a process that may have joined Ray, so that a clean stop may take longer than 3 s.
+    mobkat sets no alarm of its own (deadlines are timers)."""
+    signal.alarm(0)
+
+
+def _abort_timer_cancelled(handler: Any) -> Any:
+    """``handler`` (Ray's: ``sys.exit``), preceded by :func:`cancel_abort_timer`."""
+    def on_sigterm(signum: int, frame: Any) -> None:
+        cancel_abort_timer()
+        if callable(handler):
+            handler(signum, frame)
+        elif handler != signal.SIG_IGN:  # the default action, as before
+            raise SystemExit(128 + signum)
+
+    return on_sigterm
 
 
 def disconnect() -> None:
@@ -104,4 +132,5 @@ def disconnect() -> None:
             _started_here = False
 
 
-__all__ = ["LOOPBACK", "NAMESPACE", "RayTarget", "connect", "disconnect", "import_ray", "is_loopback"]
+__all__ = ["LOOPBACK", "NAMESPACE", "RayTarget", "cancel_abort_timer", "connect", "disconnect", "import_ray",
+           "is_loopback"]

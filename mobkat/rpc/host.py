@@ -15,6 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from mobkat.config import MobkatConfig, load_config
+from mobkat.engine.ray_cluster import cancel_abort_timer
 from mobkat.errors import ChannelNotFoundError, InvalidInputError
 from mobkat.rpc import callback_tools, config_methods, faults, live, mob, session_extras, sessions, streams
 from mobkat.rpc.auth import remote_notice
@@ -200,6 +201,7 @@ def _serve(host: ServerHost, stdio: tuple[int, int] | None) -> int:
     deadline = ShutdownDeadline()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
+        cancel_abort_timer()  # a mob on Ray: Ray's own SIGTERM handler ran first and would abort us in 3 s
         log.info("signal %d: stopping", signum)
         deadline.arm()  # whatever does not stop on request, the process ends within the deadline
         with contextlib.suppress(RuntimeError):

@@ -112,7 +112,9 @@ def test_a_flow_runs_in_the_head_and_the_driver_follows_it(cluster: Any, tmp_pat
         assert mob.flows() == ["main"]
         run_id = mob.run("dunes")
         run = mob.wait_flow(run_id, timeout=120)
-        assert run.status == "completed" and set(run.root_step_outputs) == {"research", "draft", "review"}
+        timeline = "\n".join(f"{e.timestamp} {e.type} {e.get('member') or ''}" for e in mob.events_log.after(0))
+        assert run.status == "completed", f"{run.model_dump_json(indent=1)}\n{timeline}"  # what happened, if not
+        assert set(run.root_step_outputs) == {"research", "draft", "review"}
         assert mob.run_result(run_id) is not None
         # the flow's events reach the driver through the mirror, which may trail the head's answer a little
         done = mob.wait_for_event(lambda e: e.type == "flow_completed", timeout=30)

@@ -18,7 +18,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TcpServer]:
     state = tmp_path_factory.mktemp("ray-rpc")
     tcp = TcpServer(["--simulator", "--ray", "local", "--state-root", str(state), "--realm", "rayrpc"])
     yield tcp
-    assert tcp.stop() == 0  # SIGTERM with a mob on Ray is a clean stop (its head and hosts end with it)
+    code = tcp.stop()
+    assert code == 0, tcp.stderr.tail()  # SIGTERM with a mob on Ray is a clean stop (its head and hosts end with it)
 
 
 def test_a_mob_created_over_rpc_runs_on_ray_and_relays(server: TcpServer) -> None:

@@ -124,6 +124,15 @@ class StderrLines:
             if found:
                 return found.group(1)
 
+    def tail(self, lines: int = 60, timeout: float = 10.0) -> str:
+        """The last ``lines`` lines of stderr, once the server has exited (for a failing stop's message)."""
+        try:
+            while (line := self._lines.get(timeout=timeout)) is not None:
+                self.seen.append(line)
+        except queue.Empty:
+            self.seen.append("[stderr still open]\n")
+        return "".join(self.seen[-lines:])
+
 
 class TcpServer:
     """``mobkat rpc --tcp 127.0.0.1:0`` in the background; knows its port from the startup line."""
