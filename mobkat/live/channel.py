@@ -115,6 +115,7 @@ class LiveChannel(CommandsMixin, ProviderEventsMixin):
         if pending.timer is not None:
             pending.timer.cancel()
         self._given_up |= pending.awaiting
+        self._settle_truncations(force=True)  # a truncate still waiting is decided with what is known now
         usage = self._stager.responses[pending.response_id].usage \
             if pending.response_id in self._stager.responses else Usage()
         rows, item_ids = self._stager.take_turn(pending.stop_reason)

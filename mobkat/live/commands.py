@@ -12,9 +12,11 @@ import base64
 from mobkat.errors import ChannelNotReadyError, LiveError
 from mobkat.history import HistoryRow, row_text
 from mobkat.live.adapter import RealtimeAdapter
-from mobkat.live.core import ChannelCore
+from mobkat.live.core import ChannelCore, TruncateWait
 from mobkat.live.inputs import check_pcm, check_text, decode_audio, reject_unsupported
 from mobkat.live.wire import AudioChunk, InputChunk, TextChunk, TurnInterrupted
+
+TRUNCATE_WAIT_S = 2.0  # how long a truncate waits for the transcript to cover the played audio; read per call
 
 
 class CommandsMixin(ChannelCore):
@@ -97,22 +99,44 @@ class CommandsMixin(ChannelCore):
         return response_id
 
     async def truncate(self, item_id: str, content_index: int, audio_played_ms: int) -> str:
-        """Keep only what the client played of ``item_id``; returns the heard transcript."""
+        """Keep only what the client played of ``item_id``; returns the heard transcript.
+
+        The provider's transcript deltas can lag its audio (and arrive after the interrupt), so the heard
+        text is decided once the transcript covers the played audio: a delta for audio past the cursor, the
+        item's final transcript or ``response.done`` — at most ``TRUNCATE_WAIT_S``, then (or when the turn
+        must commit first) from what is known, a word cut at its end dropped."""
         adapter = self._require_ready("truncate")
         if audio_played_ms < 0 or content_index < 0:
             raise LiveError(f"{self._where}: audio_played_ms and content_index must be >= 0",
                             details={"kind": "invalid_truncate_cursor"})
         lanes = self._stager.item_response(item_id)
-        heard = self._stager.truncate(item_id, audio_played_ms)
-        if heard is None or lanes is None:
+        if lanes is None:
             raise LiveError(f"{self._where}: item {item_id!r} is not assistant audio of the current turn "
                             "(truncate before the turn is committed, using item_id from assistant_audio_chunk)",
                             details={"kind": "truncate_unknown_item", "item_id": item_id})
+        heard = await self._heard(item_id, audio_played_ms)
+        adapter = self._require_ready("truncate")  # the socket may have dropped while the transcript was awaited
         self._truncations[item_id] = (heard, lanes.response_id)
         await adapter.truncate(item_id, content_index, audio_played_ms)
-        if self._pending is not None and self._pending.hold_for_truncate:
+        pending = self._pending
+        if pending is not None and pending.hold_for_truncate and pending.response_id == lanes.response_id:
             self._flush_pending()
         return heard
+
+    async def _heard(self, item_id: str, played_ms: int) -> str:
+        """What ``played_ms`` of ``item_id`` said, decided exactly once (see :meth:`truncate`)."""
+        wait = TruncateWait(item_id, played_ms, asyncio.get_running_loop().create_future())
+        self._truncate_waits.append(wait)
+        try:
+            self._settle_truncations()
+            if not wait.heard.done():
+                await asyncio.wait([wait.heard], timeout=TRUNCATE_WAIT_S)
+            if not wait.heard.done():  # the transcript never caught up: decide with what is known
+                self._settle_truncations(force=wait)
+            return wait.heard.result()
+        finally:
+            if wait in self._truncate_waits:
+                self._truncate_waits.remove(wait)
 
     async def refresh(self) -> None:
         """Re-apply instructions, tools and audio format in place; a model/provider swap needs close + open."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mobkat.errors import LiveProviderError
+from mobkat.errors import LiveError, LiveProviderError
 from mobkat.history import HistoryRow, StopReason
 from mobkat.live.adapter import DEFAULT_VOICE, ProviderConfig, RealtimeAdapter
 from mobkat.live.staging import TurnStager
@@ -58,6 +58,15 @@ class PendingCommit:
     awaiting: set[str] = field(default_factory=set)  # input items whose transcript belongs to this turn
 
 
+@dataclass
+class TruncateWait:
+    """A truncate waiting for the transcript to cover the audio the caller played."""
+
+    item_id: str
+    played_ms: float
+    heard: asyncio.Future[str]
+
+
 class ChannelCore(ABC):
     """The state every part of a live channel shares, and the primitives they all use."""
 
@@ -94,6 +103,7 @@ class ChannelCore(ABC):
         self._staged_text: list[str] = []
         self._audio_staged = False
         self._truncations: dict[str, tuple[str, str]] = {}  # item id → (heard text, response id)
+        self._truncate_waits: list[TruncateWait] = []
         self._typed: dict[str, tuple[str, HistoryRow | None]] = {}  # sent text items not yet echoed
         self._response_requested = False  # response.create sent, response.created not yet seen
         self._cancel_next = False  # interrupted before the requested response started
@@ -147,6 +157,22 @@ class ChannelCore(ABC):
     async def _request_response(self, adapter: RealtimeAdapter, modality: str | None = None) -> None:
         self._response_requested = True
         await adapter.create_response(modality)
+
+    def _settle_truncations(self, *, force: bool | TruncateWait = False, lost: str | None = None) -> None:
+        """Decide the heard text of waiting truncates whose transcript now covers the played audio (with
+        ``force``, all of them — their turn is being committed — or that one); a wait whose item is gone
+        fails (with ``LiveProviderError(lost)`` when the connection dropped)."""
+        for wait in list(self._truncate_waits):
+            if wait.heard.done():
+                self._truncate_waits.remove(wait)
+            elif self._stager.item_response(wait.item_id) is None:
+                self._truncate_waits.remove(wait)
+                wait.heard.set_exception(LiveProviderError(lost) if lost else LiveError(
+                    f"{self._where}: item {wait.item_id!r} left the current turn before its truncate was decided",
+                    details={"kind": "truncate_unknown_item", "item_id": wait.item_id}))
+            elif force is True or force is wait or self._stager.covers(wait.item_id, wait.played_ms):
+                self._truncate_waits.remove(wait)
+                wait.heard.set_result(self._stager.truncate(wait.item_id, wait.played_ms) or "")
 
     def _fail_waiters(self, message: str) -> None:
         waiters, self._turn_waiters = self._turn_waiters, {}

@@ -86,6 +86,7 @@ class ProviderEventsMixin(ReconnectMixin):
         if self._stager.add_spoken(event.response_id, event.item_id, event.delta):
             self._emit(AssistantTranscriptDelta(delta=event.delta, provider_item_id=event.item_id,
                                                 content_index=event.content_index, response_id=event.response_id))
+        self._settle_truncations()  # the transcript may now cover what the caller played
 
     def _on_audio_delta(self, event: Any) -> None:
         size = len(event.delta) * 3 // 4 - event.delta[-2:].count("=")
@@ -97,6 +98,7 @@ class ProviderEventsMixin(ReconnectMixin):
         if self._stager.finish_spoken(event.response_id, event.item_id, event.transcript):
             self._emit(AssistantTranscriptFinal(provider_item_id=event.item_id, text=event.transcript,
                                                 content_index=event.content_index, response_id=event.response_id))
+        self._settle_truncations()
 
     def _on_function_call(self, event: Any) -> None:
         try:
@@ -173,6 +175,8 @@ class ProviderEventsMixin(ReconnectMixin):
         if response_id == self._active_response:
             self._active_response = None
         lanes = self._stager.response(response_id)
+        self._stager.finish_response(response_id)
+        self._settle_truncations()
         if response.usage is not None:
             lanes.usage = Usage(input_tokens=response.usage.input_tokens or 0,
                                 output_tokens=response.usage.output_tokens or 0,

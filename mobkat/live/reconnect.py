@@ -20,6 +20,8 @@ class ReconnectMixin(ChannelCore):
         self._move("degraded", DegradedReason(kind="network_unstable", detail=reason))
         self._flush_pending()
         self._stager.reset()
+        self._settle_truncations(lost=f"{self._where}: provider connection dropped mid-turn; the turn was "
+                                      "not committed")
         self._active_response = None
         self._awaiting_transcripts.clear()
         self._given_up.clear()

@@ -121,6 +121,35 @@ def test_truncate_keeps_what_was_heard_when_speech_timing_is_uneven(
     assert isinstance(assistant, BlockAssistantRow) and assistant.text == expected
 
 
+@pytest.mark.parametrize(("played_ms", "expected"), [(140, "You"), (200, "You said:")])
+def test_truncate_waits_for_a_transcript_that_lags_the_audio(
+        live_session: SessionHandle, simulator: Simulator, played_ms: int, expected: str) -> None:
+    """Under load the caller can interrupt between an audio chunk and the transcript delta that says what was
+    in it (here every server event comes 0.15 s late): the delta arrives after the interrupt, and the heard
+    text must still be cut where the words are, not at the end of the transcript received so far."""
+    channel_id, stream = open_channel(live_session)
+    simulator.delay_events(0.15)  # 0.15 s between an audio chunk and its transcript delta: time to interrupt
+    live_session.live_send_input(channel_id, TextChunk(text=STORY))
+    first = _interrupt_after(live_session, channel_id, stream, 2)
+    simulator.delay_events(0)  # the delta in flight still comes after the interrupt; the rest at once
+    heard = live_session.live_truncate(channel_id, first.item_id, 0, played_ms)
+    done = stream.wait_for("turn_completed", timeout=20)
+    assert done.stop_reason == "cancelled"
+    seen = stream.seen()
+    tags = [o.observation for o in seen]
+    lagging = "".join(o.delta for o in seen[:tags.index("turn_interrupted")]
+                      if isinstance(o, AssistantTranscriptDelta) and o.response_id == first.response_id)
+    assert lagging == "You s"  # the transcript of the second chunk had not arrived: it ends mid-word
+    audio = b"".join(base64.b64decode(o.data) for o in seen
+                     if isinstance(o, AssistantAudioChunk) and o.item_id == first.item_id)
+    assert len(audio) == bytes_for_ms(200)
+    assert heard == _heard_in(audio, played_ms, f"You said: {STORY}") == expected
+    truncated = next(o for o in seen if o.observation == "assistant_transcript_truncated")
+    assert truncated.text == heard
+    assistant = live_session.history()[-1]
+    assert isinstance(assistant, BlockAssistantRow) and assistant.text == expected
+
+
 def test_interrupt_without_truncate_keeps_the_unspoken_rest_out_and_reports_once(
         live_session: SessionHandle, simulator: Simulator) -> None:
     simulator.script.speech = Speech(cancel_lag_chunks=3)  # deltas still in flight after response.cancel
