@@ -60,6 +60,7 @@ class MobHead:
                        delivery_attempts=host.delivery_attempts, reconnect=host.reconnect,
                        fresh=settings.fresh and not restarted, member_engine=self.engine)
         self.mob.start()
+        self.engine.prestart_hosts()
         if restarted:
             log.warning("mob %s: the head actor was restarted by Ray; the mob was restored", host.mob_id)
 
@@ -97,6 +98,14 @@ class MobHead:
     def placement(self) -> dict[str, str]:
         """Member name → node id of its current incarnation."""
         return self.engine.hosts()
+
+    async def hosts_ready(self, timeout: float) -> list[str]:
+        """Once the member hosts started with the mob answer (at most ``timeout`` s): their nodes."""
+        return await asyncio.to_thread(self.engine.wait_hosts, timeout)
+
+    def host_nodes(self) -> list[str]:
+        """The nodes the mob has a member host on (started with it: ``RayEngine.prestart_hosts``)."""
+        return self.engine.host_nodes()
 
     def latest(self) -> int:
         return self.mob.events_log.latest

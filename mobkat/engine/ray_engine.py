@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from mobkat.engine.member_host import HostSettings, MemberHost
-from mobkat.engine.placement import NodeInfo, choose_node
+from mobkat.engine.placement import NodeInfo, choose_node, qualifies
 from mobkat.engine.ray_cluster import NAMESPACE
 from mobkat.engine.remote import RemoteFuture
 from mobkat.mob.identity import MemberIdentity
@@ -161,6 +161,34 @@ class RayEngine:
             self._hosts[node_id] = host
             self._sentinels[sentinel] = node_id
         return host
+
+    def prestart_hosts(self) -> list[str]:
+        """Start a member host, without waiting for it, on every alive node that some profile may place a member
+        on; the node ids. A host is a Ray worker process, which takes seconds to start (over a minute on a starved
+        machine): started with the mob, it is ready (or nearly) when the first member, or a flow's first step,
+        needs it, instead of each first spawn on a node paying for it."""
+        pins = [profile.placement for profile in self.settings.definition.profiles.values()]
+        nodes = [node.node_id for node in self._alive_nodes() if any(qualifies(node, pin) for pin in pins)]
+        for node_id in nodes:
+            self._host(node_id)
+        return nodes
+
+    def wait_hosts(self, timeout: float) -> list[str]:
+        """Wait (at most ``timeout`` s) until every member host answers; the nodes whose host does. One that
+        does not (its node is going) is logged and left to the node-loss watcher."""
+        with self._lock:
+            hosts = dict(self._hosts)
+        pings = {host.ping.remote(): node_id for node_id, host in hosts.items()}
+        ready, late = self._ray.wait(list(pings), num_returns=len(pings), timeout=timeout) if pings else ([], [])
+        for ref in late:
+            log.warning("mob %s: the member host on node %s did not start within %g s", self.settings.mob_id,
+                        pings[ref][:8], timeout)
+        return [pings[ref] for ref in ready]
+
+    def host_nodes(self) -> list[str]:
+        """The nodes this mob has a member host on."""
+        with self._lock:
+            return list(self._hosts)
 
     def hosts(self) -> dict[str, str]:
         """Member name → the node id hosting its current incarnation."""

@@ -95,6 +95,9 @@ class RayLink:
         ).remote(settings)
         try:
             RemoteFuture(self.head.latest.remote(), f"start mob {self.mob.id}").get(HEAD_START_TIMEOUT)
+            # the mob is started when its member hosts run too: a spawn (a flow's first step) does not wait for one
+            RemoteFuture(self.head.hosts_ready.remote(SPAWN_TIMEOUT_S), f"start mob {self.mob.id}'s member hosts"
+                         ).get(SPAWN_TIMEOUT_S + 30)
         except BaseException:
             ray.kill(self.head, no_restart=True)
             raise
@@ -125,6 +128,11 @@ class RayLink:
         """Member name → id of the Ray node running it now."""
         placed: dict[str, str] = RemoteFuture(self.head.placement.remote(), "placement").get(timeout)
         return placed
+
+    def host_nodes(self, timeout: float = 30.0) -> list[str]:
+        """Ids of the Ray nodes the mob has a member host on."""
+        nodes: list[str] = RemoteFuture(self.head.host_nodes.remote(), "host nodes").get(timeout)
+        return nodes
 
     def alive_nodes(self) -> int:
         ray: Any = importlib.import_module("ray")

@@ -94,6 +94,7 @@ resources = { gpu_box = 1 }
     path.write_text(pinned)
     with Mob.from_toml(path, engine="ray", ray_address=cluster.address, simulator=True) as mob:
         worker = cluster.worker_nodes and next(iter(cluster.worker_nodes)).node_id
+        assert mob.ray_link is not None and len(mob.ray_link.host_nodes()) == 2  # hosts start with the mob
         for name in ("one", "two", "three"):
             mob.spawn("helper", name)
         assert mob.ray_link is not None and set(mob.ray_link.placement().values()) == {worker}
@@ -103,6 +104,18 @@ resources = { gpu_box = 1 }
         assert [m["name"] for m in mob.members()] == ["one", "two", "three"]  # the refused spawn left nothing
         with pytest.raises(MobError, match="already running on the Ray cluster"):
             Mob.from_toml(path, engine="ray", ray_address=cluster.address, simulator=True).start()
+
+
+def test_member_hosts_start_with_the_mob_on_the_nodes_its_profiles_may_use(cluster: Any, tmp_path: Path) -> None:
+    """A host is a Ray worker process (seconds to start; over a minute on a starved machine, which a flow's
+    first step used to wait for): the mob starts one on each node a profile qualifies for, before any member."""
+    worker = next(iter(cluster.worker_nodes)).node_id
+    path = tmp_path / "spare_only.toml"
+    path.write_text('[mob]\nid = "spare_only"\n[profiles.keeper]\nmodel = "gpt-5.5"\nruntime_mode = "turn_driven"\n'
+                    '[profiles.keeper.placement]\nresources = { spare = 1 }\n')
+    with Mob.from_toml(path, engine="ray", ray_address=cluster.address, simulator=True) as mob:
+        assert mob.ray_link is not None and mob.ray_link.host_nodes() == [worker]  # only the node with `spare`
+        assert mob.members() == []
 
 
 def test_a_flow_runs_in_the_head_and_the_driver_follows_it(cluster: Any, tmp_path: Path) -> None:
