@@ -37,7 +37,7 @@ from mobkat.store.mob_records import (
     unpack,
     updated,
 )
-from mobkat.store.sqlite_file import check_sqlite_file, create_atomically
+from mobkat.store.sqlite_file import check_sqlite_file, create_atomically, write_transaction
 
 MOB_SCHEMA_VERSION = 1
 log = logging.getLogger(__name__)
@@ -120,17 +120,8 @@ class SqliteMobRecordStore:
 
     @contextmanager
     def _transaction(self, operation: str, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Cursor]:
-        with self._lock, self._sql_errors(operation):
-            conn = conn or self._connection()
-            cur = conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield cur
-                cur.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.rollback()
-                raise
+        with self._lock, self._sql_errors(operation), write_transaction(conn or self._connection()) as cur:
+            yield cur
 
     def _where(self, table: str, *key: object) -> str:
         return f"{self.path}:{table}[{', '.join(repr(part) for part in key)}]"

@@ -19,7 +19,7 @@ from mobkat.errors import StoreError
 from mobkat.store.base import closed_error
 from mobkat.store.sql_session_store import BeforeCommitHook as BeforeCommitHook  # re-exported
 from mobkat.store.sql_session_store import SqlDialect, SqlSessionStore
-from mobkat.store.sqlite_file import check_sqlite_file, create_atomically
+from mobkat.store.sqlite_file import check_sqlite_file, create_atomically, write_transaction
 
 SCHEMA_VERSION = 1  # kept in ``PRAGMA user_version``
 TABLES = frozenset({"sessions", "messages", "turns"})
@@ -155,17 +155,8 @@ class SqliteSessionStore(SqlSessionStore):
     def _transaction(self, operation: str, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Cursor]:
         """One ``BEGIN IMMEDIATE`` write transaction (on the store's connection unless ``conn``), committed on
         success, rolled back otherwise."""
-        with self._lock, self._sql_errors(operation):
-            conn = conn or self._connection()
-            cur = conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield cur
-                cur.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.rollback()
-                raise
+        with self._lock, self._sql_errors(operation), write_transaction(conn or self._connection()) as cur:
+            yield cur
 
     @contextmanager
     def _reading(self, operation: str) -> Iterator[sqlite3.Cursor]:

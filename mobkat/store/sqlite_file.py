@@ -1,17 +1,35 @@
-"""A SQLite store's file: made atomically, and refused (never overwritten) when empty or not SQLite.
+"""A SQLite store's file: made atomically, and refused (never overwritten) when empty or not SQLite; and its
+write transactions.
 
 Shared by the session store (``sessions.db``) and the mob record store (``mobs.db``)."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mobkat.errors import StoreError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
+    """One ``BEGIN IMMEDIATE`` transaction on ``conn`` (autocommit mode): committed if the block succeeds,
+    rolled back if it raises."""
+    cur = conn.cursor()
+    cur.execute("BEGIN IMMEDIATE")
+    try:
+        yield cur
+        cur.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
 
 
 def create_atomically(path: Path, build: Callable[[Path], None], what: str) -> None:
