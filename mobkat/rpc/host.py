@@ -25,8 +25,9 @@ from mobkat.rpc.mob_seats import RayPlacement
 from mobkat.rpc.options import ServerOptions
 from mobkat.rpc.realms import Realm, SessionDirectory, SessionEntry
 from mobkat.rpc.registry import MethodRegistry
-from mobkat.rpc.server import ConnectionLimits, serve_stdio
+from mobkat.rpc.server import ConnectionLimits
 from mobkat.rpc.shutdown import ShutdownDeadline
+from mobkat.rpc.stdio import serve_stdio
 from mobkat.rpc.tcp import TcpListener
 from mobkat.rpc.upstream_methods import not_yet_hint
 from mobkat.session import SessionServices
