@@ -26,7 +26,7 @@ from mobkat.rpc.options import ServerOptions
 from mobkat.rpc.realms import Realm, SessionDirectory, SessionEntry
 from mobkat.rpc.registry import MethodRegistry
 from mobkat.rpc.server import ConnectionLimits
-from mobkat.rpc.shutdown import ShutdownDeadline
+from mobkat.rpc.shutdown import RAY_SHUTDOWN_DEADLINE_S, SHUTDOWN_DEADLINE_S, ShutdownDeadline
 from mobkat.rpc.stdio import serve_stdio
 from mobkat.rpc.tcp import TcpListener
 from mobkat.rpc.upstream_methods import not_yet_hint
@@ -199,7 +199,7 @@ def _serve_realm(options: ServerOptions, realm: Realm, stdio: tuple[int, int] | 
 def _serve(host: ServerHost, stdio: tuple[int, int] | None) -> int:
     runtime = host.services.runtime.start()
     stop = asyncio.Event()
-    deadline = ShutdownDeadline()
+    deadline = ShutdownDeadline(RAY_SHUTDOWN_DEADLINE_S if host.options.ray else SHUTDOWN_DEADLINE_S)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         cancel_abort_timer()  # a mob on Ray: Ray's own SIGTERM handler ran first and would abort us in 3 s

@@ -13,6 +13,9 @@ import sys
 import threading
 
 SHUTDOWN_DEADLINE_S = 10.0
+RAY_SHUTDOWN_DEADLINE_S = 60.0
+"""With ``--ray``: stopping mobs on the cluster (their hosts, their heads) and a ``local`` cluster's processes
+takes Ray calls and process exits, which on a starved machine took more than 10 s."""
 
 
 class ShutdownDeadline:
