@@ -18,7 +18,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TcpServer]:
     state = tmp_path_factory.mktemp("ray-rpc")
     tcp = TcpServer(["--simulator", "--ray", "local", "--state-root", str(state), "--realm", "rayrpc"])
     yield tcp
-    code = tcp.stop()
+    code = tcp.stop(timeout=90)  # the server's own backstop with --ray is 60 s (stopping a local cluster)
     assert code == 0, tcp.stderr.tail()  # SIGTERM with a mob on Ray is a clean stop (its head and hosts end with it)
 
 
@@ -26,9 +26,10 @@ def test_a_mob_created_over_rpc_runs_on_ray_and_relays(server: TcpServer) -> Non
     async def body(wire: Wire) -> None:
         definition = {"id": "duo", "profiles": {"a": {**TEXT, "external_addressable": True}, "b": TEXT},
                       "wiring": {"role_wiring": [{"a": "a", "b": "b"}]}}
-        assert await wire.result("mob/create", {"definition": definition}) == {"mob_id": "duo"}
+        # the first mob starts the local cluster, the mob's head and its member hosts: Ray worker processes
+        assert await wire.result("mob/create", {"definition": definition}, timeout=180) == {"mob_id": "duo"}
         for name in ("a", "b"):
-            await wire.result("mob/spawn", {"mob_id": "duo", "profile": name, "agent_identity": name})
+            await wire.result("mob/spawn", {"mob_id": "duo", "profile": name, "agent_identity": name}, timeout=120)
         assert sorted(m["agent_identity"] for m in await members_of(wire, "duo")) == ["a", "b"]
         await wire.result("mob/member_send", {"mob_id": "duo", "agent_identity": "a",
                                               "content": "ask the b: what is 2+2?"})

@@ -144,11 +144,11 @@ class TcpServer:
         self.stderr = StderrLines(self.process.stderr)
         self.address = self.stderr.wait_for(r"listening on tcp://(\S+) ")
 
-    def stop(self) -> int:
+    def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM and wait: a clean stop exits 0."""
         self.process.terminate()
         try:
-            return self.process.wait(15)
+            return self.process.wait(timeout)
         finally:
             if self.process.poll() is None:
                 self.process.kill()

@@ -55,17 +55,18 @@ class Wire:
                 self.notifications.append(message)
                 self._arrived.set()
 
-    async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def call(self, method: str, params: dict[str, Any] | None = None, *,
+                   timeout: float = 30.0) -> dict[str, Any]:
         self._next += 1
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[self._next] = future
         request = {"jsonrpc": "2.0", "id": self._next, "method": method, "params": params or {}}
         self.writer.write(json.dumps(request).encode() + b"\n")
         await self.writer.drain()
-        return await asyncio.wait_for(future, 30)
+        return await asyncio.wait_for(future, timeout)
 
-    async def result(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        response = await self.call(method, params)
+    async def result(self, method: str, params: dict[str, Any] | None = None, *, timeout: float = 30.0) -> Any:
+        response = await self.call(method, params, timeout=timeout)
         assert "error" not in response, response
         return response["result"]
 
