@@ -11,7 +11,9 @@ last byte of its answer) minus the store's durable commit (``commit_turn``, an f
 It includes the openai SDK's own per-call work (mobkat's turn as a user sees it). Baseline: ``json.dumps``
 of the request body the simulator received for that turn. The note adds the I/O loop thread's CPU time
 per turn (``time.thread_time``; the commit runs on a worker thread, and its CPU is subtracted only if it ran
-on the loop): the same work without waits.
+on the loop): the same work without waits. Each timed sample follows a ``gc.collect()`` (no collection in it,
+and the CPU caches cold); at 100 rows the note adds turns run back to back without one (warm), each with the
+bare SDK post of its body.
 
 ``history.turn_100_added``: the same figure at 100 rows against the bare openai SDK sending the same
 body bytes (``client.post`` with the SDK's raw-stream switch, the stream read to its end, on the same loop;
