@@ -163,12 +163,16 @@ class RayEngine:
         return host
 
     def prestart_hosts(self) -> list[str]:
-        """Start a member host, without waiting for it, on every alive node that some profile may place a member
-        on; the node ids. A host is a Ray worker process, which takes seconds to start (over a minute on a starved
-        machine): started with the mob, it is ready (or nearly) when the first member, or a flow's first step,
-        needs it, instead of each first spawn on a node paying for it."""
-        pins = [profile.placement for profile in self.settings.definition.profiles.values()]
-        nodes = [node.node_id for node in self._alive_nodes() if any(qualifies(node, pin) for pin in pins)]
+        """Start member hosts, without waiting for them, on the alive nodes that some profile may place a member
+        on: as many as the definition declares members (``[[members]]``, at least one), on the nodes placement
+        picks first (it breaks ties in node order); the node ids. A host is a Ray worker process, which takes
+        seconds to start (over a minute on a starved machine): started with the mob, it is ready when the first
+        members, or a flow's first step, need it. Other nodes get theirs when a member is first placed there,
+        so a small mob on a large cluster starts few processes."""
+        definition = self.settings.definition
+        pins = [profile.placement for profile in definition.profiles.values()]
+        wanted = max(1, len(definition.members or ()))
+        nodes = [node.node_id for node in self._alive_nodes() if any(qualifies(node, pin) for pin in pins)][:wanted]
         for node_id in nodes:
             self._host(node_id)
         return nodes

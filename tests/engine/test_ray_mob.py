@@ -94,7 +94,6 @@ resources = { gpu_box = 1 }
     path.write_text(pinned)
     with Mob.from_toml(path, engine="ray", ray_address=cluster.address, simulator=True) as mob:
         worker = cluster.worker_nodes and next(iter(cluster.worker_nodes)).node_id
-        assert mob.ray_link is not None and len(mob.ray_link.host_nodes()) == 2  # hosts start with the mob
         for name in ("one", "two", "three"):
             mob.spawn("helper", name)
         assert mob.ray_link is not None and set(mob.ray_link.placement().values()) == {worker}
@@ -106,15 +105,38 @@ resources = { gpu_box = 1 }
             Mob.from_toml(path, engine="ray", ray_address=cluster.address, simulator=True).start()
 
 
-def test_member_hosts_start_with_the_mob_on_the_nodes_its_profiles_may_use(cluster: Any, tmp_path: Path) -> None:
+HOSTED = """
+[mob]
+id = "{mob_id}"
+
+[profiles.keeper]
+model = "gpt-5.5"
+runtime_mode = "turn_driven"
+{placement}
+"""
+
+
+@pytest.mark.parametrize(("mob_id", "declared", "placement", "hosts"), [
+    ("declared_two", 2, "", "both"),  # one host per declared member, over the nodes
+    ("declared_none", 0, "", "one"),  # no member declared: one host, not one per node
+    ("spare_only", 2, "[profiles.keeper.placement]\nresources = { spare = 1 }", "worker"),  # where placement allows
+])
+def test_member_hosts_start_with_the_mob_where_its_members_may_go(cluster: Any, tmp_path: Path, mob_id: str,
+                                                                  declared: int, placement: str, hosts: str) -> None:
     """A host is a Ray worker process (seconds to start; over a minute on a starved machine, which a flow's
-    first step used to wait for): the mob starts one on each node a profile qualifies for, before any member."""
+    first step used to wait for): the mob starts hosts for the members it declares, on nodes their placement
+    allows, before any member is spawned, and is started once they answer."""
     worker = next(iter(cluster.worker_nodes)).node_id
-    path = tmp_path / "spare_only.toml"
-    path.write_text('[mob]\nid = "spare_only"\n[profiles.keeper]\nmodel = "gpt-5.5"\nruntime_mode = "turn_driven"\n'
-                    '[profiles.keeper.placement]\nresources = { spare = 1 }\n')
+    path = tmp_path / f"{mob_id}.toml"
+    members = "".join(f'\n[[members]]\nname = "k{i}"\nprofile = "keeper"\n' for i in range(declared))
+    path.write_text(HOSTED.format(mob_id=mob_id, placement=placement) + members)
     with Mob.from_toml(path, engine="ray", ray_address=cluster.address, simulator=True) as mob:
-        assert mob.ray_link is not None and mob.ray_link.host_nodes() == [worker]  # only the node with `spare`
+        assert mob.ray_link is not None
+        started = mob.ray_link.host_nodes()
+        expected = {"both": 2, "one": 1, "worker": 1}[hosts]
+        assert len(started) == len(set(started)) == expected
+        if hosts == "worker":
+            assert started == [worker]  # the head node has no `spare`: no host there
         assert mob.members() == []
 
 
