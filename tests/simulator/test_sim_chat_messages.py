@@ -58,3 +58,22 @@ def test_a_long_conversation_is_answered_and_timed(sim: Simulator) -> None:
     assert reply.choices[0].message.content == "Okay, I will remember: opal."
     served = sim.stats.chat_served[-1]
     assert served.body_bytes > len(json.dumps(messages, separators=(",", ":"))) and 0 < served.seconds < 5
+
+
+def test_a_streamed_request_is_found_by_its_number_once_recorded(sim: Simulator) -> None:
+    """A streamed answer's record is written a moment after the client has its last byte:
+    ``chat_served_number(n)`` waits for the n-th and returns that one, not the one before."""
+    client = sdk(sim)
+    before = sim.stats.chats_served
+    sizes = []
+    for number, text in enumerate(("short", "a somewhat longer question"), start=before + 1):
+        for _chunk in client.chat.completions.create(model="gpt-5-mini", stream=True,
+                                                     messages=[{"role": "user", "content": text}]):
+            pass
+        served = sim.stats.chat_served_number(number)
+        assert served.seconds > 0
+        sizes.append(served.body_bytes)
+    assert sizes[1] - sizes[0] == len("a somewhat longer question") - len("short")
+    assert sim.stats.chats_served == before + 2
+    with pytest.raises(TimeoutError, match=f"has not served chat request {before + 3}"):
+        sim.stats.chat_served_number(before + 3, timeout=0.1)
