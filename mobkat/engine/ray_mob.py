@@ -24,7 +24,7 @@ from mobkat.engine.remote import RemoteFuture, RemoteProxy
 from mobkat.errors import InvalidInputError, MobError
 from mobkat.live.wire import Observation
 from mobkat.mob.messages import Envelope
-from mobkat.store.spec import StoreSpec, mob_schema
+from mobkat.store.spec import StoreSpec
 from mobkat.wire.flows import MobRun
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def store_spec_for(mob_id: str, state_root: Path | None, store_dsn: str | None, 
     """PostgreSQL when a DSN is given; else one SQLite file under the state root (a local cluster, or nodes
     sharing that filesystem); with neither, a new temporary directory, for a cluster on this machine only."""
     if store_dsn:
-        return StoreSpec(kind="postgres", location=store_dsn, schema_name=mob_schema(mob_id))
+        return StoreSpec.mob_postgres(store_dsn, mob_id)
     if state_root is None:
         if target.address != "local" and not is_loopback(target.address):
             raise InvalidInputError(

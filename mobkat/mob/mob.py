@@ -34,7 +34,7 @@ from mobkat.session import SessionServices
 from mobkat.simulator import Simulator
 from mobkat.store import MemorySessionStore, SessionStore, SqliteSessionStore
 from mobkat.store.mob_records import MobRecordStore
-from mobkat.store.spec import StoreSpec, mob_schema
+from mobkat.store.spec import StoreSpec
 
 if TYPE_CHECKING:
     from mobkat.engine.ray_cluster import RayTarget
@@ -153,8 +153,7 @@ class Mob(LifecycleMixin, FlowsMixin):
                 return self
             if self._given_services is None:
                 if self._store_dsn:  # PostgreSQL, one schema per mob (as on the Ray engine)
-                    self._store = StoreSpec(kind="postgres", location=self._store_dsn,
-                                            schema_name=mob_schema(self.id)).open()
+                    self._store = StoreSpec.mob_postgres(self._store_dsn, self.id).open()
                 else:
                     self._store = (SqliteSessionStore(self._state_root / self.id / "sessions.db")
                                    if self._state_root is not None else MemorySessionStore())

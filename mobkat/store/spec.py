@@ -10,11 +10,6 @@ from pydantic import BaseModel, ConfigDict
 from mobkat.store import SessionStore, SqliteSessionStore
 
 
-def mob_schema(mob_id: str) -> str:
-    """The PostgreSQL schema of a mob's histories (``mob_<id>``, lower case, at most 63 characters)."""
-    return f"mob_{mob_id}".lower()[:63]
-
-
 class StoreSpec(BaseModel):
     """``sqlite`` (a file every node can open: one machine, or a shared filesystem) or ``postgres`` (a DSN)."""
 
@@ -24,6 +19,12 @@ class StoreSpec(BaseModel):
     location: str
     """The SQLite file's path, or the PostgreSQL DSN (never printed: see :meth:`describe`)."""
     schema_name: str = "mobkat"
+
+    @classmethod
+    def mob_postgres(cls, dsn: str, mob_id: str) -> StoreSpec:
+        """A mob's histories in PostgreSQL at ``dsn``: schema ``mob_<id>`` (lower case, at most 63 characters),
+        whether the mob runs in one process or on Ray."""
+        return cls(kind="postgres", location=dsn, schema_name=f"mob_{mob_id}".lower()[:63])
 
     def open(self) -> SessionStore:
         if self.kind == "sqlite":
@@ -43,4 +44,4 @@ class StoreSpec(BaseModel):
     __str__ = __repr__
 
 
-__all__ = ["StoreSpec", "mob_schema"]
+__all__ = ["StoreSpec"]
